@@ -1,0 +1,33 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Recovery, RunOptions } from '../types/index'
+import type { Recorder } from './record'
+
+// Contract §8, Go's `go func() { defer recover() }()`: a task started outside the request's
+// promise chain fails on its own, so it is run here, where a failure is logged and counted.
+
+export function createRun (recorder: Recorder, log: FastifyBaseLogger): Recovery['run'] {
+  return async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
+    try {
+      return await task()
+    } catch (value) {
+      const { request, name } = readRunOptions(options)
+      recorder.record({
+        value,
+        source: 'background',
+        log: request?.log ?? log,
+        request,
+        task: typeof name === 'string' ? name : undefined
+      })
+      return undefined
+    }
+  }
+}
+
+// run() never rejects, not even for options whose getters throw
+function readRunOptions (options: RunOptions | undefined): RunOptions {
+  try {
+    return { request: options?.request, name: options?.name }
+  } catch {
+    return {}
+  }
+}

@@ -1,0 +1,61 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { PanicHandler } from '../types/index'
+import { PANIC_STATUS, statusOf } from './classify'
+import { askHandler } from './custom-handler'
+import { logPassThrough, type RequestLoggingDisabled } from './log'
+import type { Recorder } from './record'
+import {
+  breakResponse, clientGone, customPanicReply, panicReply, passThroughReply, sendGuarded, type PanicReplySettings
+} from './reply'
+
+// The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
+// Fastify calls it once per reply at most (error handlers are a chain that only moves down), so
+// counting here counts each panic once, however often onError hooks fire.
+
+export interface ErrorHandlerParts {
+  settings: PanicReplySettings & { handler: PanicHandler | undefined, handlerTimeout: number }
+  recorder: Recorder
+  requestLoggingDisabled: RequestLoggingDisabled
+}
+
+export function buildErrorHandler ({ settings, recorder, requestLoggingDisabled }: ErrorHandlerParts) {
+  return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    const statusCode = statusOf(value)
+
+    // Client and service errors keep their status; a failure while sending them is a panic.
+    if (statusCode !== PANIC_STATUS) {
+      reply.code(statusCode)
+      logPassThrough(value, statusCode, request, reply, requestLoggingDisabled)
+      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), panicReply(request, settings), (failure) => {
+        recorder.record({ value: failure, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
+      })
+      return
+    }
+
+    // The response already started (a stream failing mid-body, raw writes): nothing more is written.
+    if (reply.raw.headersSent) {
+      recorder.record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
+      breakResponse(reply)
+      return
+    }
+
+    const info = recorder.record({ value, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
+    if (clientGone(request, reply)) return
+    const fallback = panicReply(request, settings)
+    const { handler } = settings
+    if (handler === undefined) {
+      sendGuarded(reply, fallback, fallback)
+      return
+    }
+
+    askHandler(handler, info, request, reply, settings.handlerTimeout).then((outcome) => {
+      if (clientGone(request, reply) || reply.sent) return
+      if ('failure' in outcome) {
+        recorder.handlerFailed(info, outcome.failure, request.log, PANIC_STATUS)
+        sendGuarded(reply, fallback, fallback)
+      } else {
+        sendGuarded(reply, outcome.custom === undefined ? fallback : customPanicReply(outcome.custom, request, settings), fallback)
+      }
+    })
+  }
+}

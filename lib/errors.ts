@@ -1,0 +1,50 @@
+import createError from '@fastify/error'
+
+// The plugin's own errors, created once (as @fastify/under-pressure does).
+
+/** A bad option at registration: a TypeError that names the option and the value. */
+export const FST_RECOVERY_INVALID_OPTION = createError<[string, string, string]>(
+  'FST_RECOVERY_INVALID_OPTION',
+  'fastify-recovery: option "%s" must be %s, got %s',
+  500,
+  TypeError
+)
+
+export const FST_RECOVERY_UNKNOWN_OPTION = createError<[string, string]>(
+  'FST_RECOVERY_UNKNOWN_OPTION',
+  'fastify-recovery: unknown option "%s" (the options are %s)',
+  500,
+  TypeError
+)
+
+export const FST_RECOVERY_ALREADY_REGISTERED = createError(
+  'FST_RECOVERY_ALREADY_REGISTERED',
+  'fastify-recovery is already registered in this scope or a parent scope'
+)
+
+export const FST_RECOVERY_METRIC_CONFLICT = createError<[string, string]>(
+  'FST_RECOVERY_METRIC_CONFLICT',
+  'fastify-recovery: the registry already holds a metric "%s" that is not a counter with labels method, route, source (%s)',
+  500,
+  TypeError
+)
+
+// No stack is captured: it would only show the plugin's own frames, never where the value was thrown.
+// No status either (0 leaves it unset): the plugin, not the value, decides the reply.
+export const FST_RECOVERY_NON_ERROR = createError<[string]>(
+  'FST_RECOVERY_NON_ERROR',
+  'A non-Error value was thrown: %s',
+  0,
+  Error,
+  false
+)
+
+export const FST_RECOVERY_HANDLER_TIMEOUT = createError<[number]>(
+  'FST_RECOVERY_HANDLER_TIMEOUT',
+  'The panic handler did not settle within %d ms'
+)
+
+export const FST_RECOVERY_HANDLER_INVALID_REPLY = createError<[string]>(
+  'FST_RECOVERY_HANDLER_INVALID_REPLY',
+  'The panic handler returned an invalid reply: %s'
+)

@@ -1,0 +1,124 @@
+import { validateHeaderName } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import { register as globalRegistry, type Registry } from 'prom-client'
+import type { FastifyRecoveryOptions, PanicHandler } from '../types/index'
+import { describe } from './bound'
+import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
+import { DEFAULT_METRIC_NAME } from './metrics'
+
+// Options are defaulted and checked once, at registration: a bad one is a TypeError naming it.
+
+export interface Settings {
+  message: string
+  closeConnection: 'auto' | boolean
+  requestIdHeader: string | false
+  logLevel: string
+  handler: PanicHandler | undefined
+  handlerTimeout: number
+  stackDedupe: { max: number, windowMs: number } | false
+  metrics: { name: string, registry: Registry, endpoint: string | false } | false
+}
+
+export const DEFAULTS = {
+  message: 'Internal Server Error',
+  closeConnection: 'auto',
+  requestIdHeader: 'x-request-id',
+  logLevel: 'error',
+  handlerTimeout: 1000,
+  stackDedupe: { max: 10, windowMs: 60_000 }
+} as const
+
+const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics'])
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+// setTimeout's limit: a longer delay fires at once
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLogger): Settings {
+  if (typeof opts !== 'object' || opts === null) fail('options', 'an object', opts)
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN.has(key)) throw new FST_RECOVERY_UNKNOWN_OPTION(key, [...KNOWN].join(', '))
+  }
+  const {
+    message = DEFAULTS.message,
+    closeConnection = DEFAULTS.closeConnection,
+    requestIdHeader = DEFAULTS.requestIdHeader,
+    logLevel = DEFAULTS.logLevel,
+    handler,
+    handlerTimeout = DEFAULTS.handlerTimeout,
+    stackDedupe = DEFAULTS.stackDedupe,
+    metrics = {}
+  } = opts
+
+  if (typeof message !== 'string') fail('message', 'a string', message)
+  if (closeConnection !== 'auto' && typeof closeConnection !== 'boolean') fail('closeConnection', "'auto', true or false", closeConnection)
+  if (requestIdHeader !== false && !isHeaderName(requestIdHeader)) fail('requestIdHeader', 'a header name or false', requestIdHeader)
+  if (!LOG_LEVELS.has(logLevel) || typeof (log as unknown as Record<string, unknown>)[logLevel] !== 'function') {
+    fail('logLevel', `a level of the logger (${[...LOG_LEVELS].join(', ')})`, logLevel)
+  }
+  if (handler !== undefined && typeof handler !== 'function') fail('handler', 'a function', handler)
+  if (!isPositive(handlerTimeout, MAX_TIMEOUT)) fail('handlerTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, handlerTimeout)
+
+  return {
+    message,
+    closeConnection,
+    requestIdHeader: requestIdHeader === false ? false : requestIdHeader.toLowerCase(),
+    logLevel,
+    handler,
+    handlerTimeout,
+    stackDedupe: resolveStackDedupe(stackDedupe),
+    metrics: resolveMetrics(metrics)
+  }
+}
+
+function resolveStackDedupe (stackDedupe: unknown): Settings['stackDedupe'] {
+  if (stackDedupe === false) return false
+  if (!isPlainObject(stackDedupe)) fail('stackDedupe', 'false or { max, windowMs }', stackDedupe)
+  const { max = DEFAULTS.stackDedupe.max, windowMs = DEFAULTS.stackDedupe.windowMs } = stackDedupe
+  if (!Number.isInteger(max) || !isPositive(max, Number.MAX_SAFE_INTEGER)) fail('stackDedupe.max', 'a positive integer', max)
+  if (!isPositive(windowMs, Number.MAX_SAFE_INTEGER)) fail('stackDedupe.windowMs', 'a positive number of milliseconds', windowMs)
+  return { max, windowMs }
+}
+
+function resolveMetrics (metrics: unknown): Settings['metrics'] {
+  if (metrics === false) return false
+  if (!isPlainObject(metrics)) fail('metrics', 'false or { name, registry, endpoint }', metrics)
+  const { name = DEFAULT_METRIC_NAME, registry = globalRegistry, endpoint = false } = metrics
+  if (typeof name !== 'string' || !METRIC_NAME.test(name)) fail('metrics.name', 'a Prometheus metric name', name)
+  if (!isRegistry(registry)) fail('metrics.registry', 'a prom-client Registry', registry)
+  if (endpoint !== false && (typeof endpoint !== 'string' || !endpoint.startsWith('/'))) {
+    fail('metrics.endpoint', "false or a path starting with '/'", endpoint)
+  }
+  return { name, registry, endpoint }
+}
+
+function fail (option: string, expected: string, value: unknown): never {
+  throw new FST_RECOVERY_INVALID_OPTION(option, expected, describe(value))
+}
+
+function isPositive (value: unknown, max: number): value is number {
+  return typeof value === 'number' && value > 0 && value <= max
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isHeaderName (value: unknown): value is string {
+  try {
+    validateHeaderName(value as string)
+    return typeof value === 'string'
+  } catch {
+    return false
+  }
+}
+
+// duck-typed: a registry from another copy of prom-client works as well
+function isRegistry (value: unknown): value is Registry {
+  const registry = value as Registry
+  return typeof registry === 'object' && registry !== null &&
+    typeof registry.getSingleMetric === 'function' &&
+    typeof registry.registerMetric === 'function' &&
+    typeof registry.metrics === 'function' &&
+    typeof registry.contentType === 'string'
+}

@@ -1,0 +1,107 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, LogLevel } from 'fastify'
+import type { Registry } from 'prom-client'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Added by fastify-recovery. */
+    recovery: fastifyRecovery.Recovery
+  }
+}
+
+type FastifyRecovery = FastifyPluginAsync<fastifyRecovery.FastifyRecoveryOptions>
+
+declare namespace fastifyRecovery {
+  /** Where a panic happened. */
+  export type PanicSource = 'request' | 'response' | 'background' | 'process'
+
+  /** What the plugin knows about one panic. Passed to the `handler` option. */
+  export interface PanicInfo {
+    /** The thrown value normalised to an Error (the value itself when it already was a readable Error). */
+    error: Error
+    /** What was thrown, untouched. */
+    value: unknown
+    source: PanicSource
+    requestId?: string
+    method?: string
+    /** The route template (`/users/:id`), or `__not_found__`. */
+    route?: string
+    /** Milliseconds from the request's arrival to the panic, when Fastify tracks response times (a logger is set). */
+    latencyMs?: number
+    /** Short and stable for repeated occurrences of one failure: same source, method, route, error type and message shape. */
+    fingerprint: string
+    /** The name given to `app.recovery.run`, for background tasks. */
+    task?: string
+  }
+
+  /** What a custom `handler` may answer instead of the default reply. Fields left out keep their default. */
+  export interface PanicReply {
+    /** 400–599; anything else makes the plugin send the default reply. */
+    statusCode?: number
+    /** Set over the default headers. */
+    headers?: Record<string, string>
+    /** An object (or any non-string, non-Buffer value) is sent as JSON; a string or Buffer as is. */
+    body?: unknown
+  }
+
+  export type PanicHandler = (
+    panic: PanicInfo,
+    request: FastifyRequest,
+    reply: FastifyReply
+  ) => PanicReply | undefined | void | Promise<PanicReply | undefined | void>
+
+  export interface StackDedupeOptions {
+    /** How many lines of one fingerprint carry the stack within a window. Default 10. */
+    max?: number
+    /** The window, in milliseconds. Default 60000. */
+    windowMs?: number
+  }
+
+  export interface MetricsOptions {
+    /** The counter's name. Default `fastify_panics_total`. */
+    name?: string
+    /** Default: prom-client's global `register`. */
+    registry?: Registry
+    /** A path for a GET route serving the registry in Prometheus text format, or `false` (default). */
+    endpoint?: string | false
+  }
+
+  export interface FastifyRecoveryOptions {
+    /** The fixed `message` of the panic reply. Default `Internal Server Error`. */
+    message?: string
+    /** `'auto'` (default): close only when the request body was not fully read; `true`: always; `false`: never. */
+    closeConnection?: 'auto' | boolean
+    /** The response header carrying the request id, or `false`. Default `x-request-id`. */
+    requestIdHeader?: string | false
+    /** The level of the `panic recovered` line. Default `error`. */
+    logLevel?: Exclude<LogLevel, 'silent'>
+    /** Called once per panic, after it is logged and counted; `undefined` sends the default reply. */
+    handler?: PanicHandler
+    /** Milliseconds the handler may take before the default reply is sent. Default 1000. */
+    handlerTimeout?: number
+    /** Leave the stack out of repeated lines of one failure. Default `{ max: 10, windowMs: 60000 }`. */
+    stackDedupe?: StackDedupeOptions | false
+    /** The Prometheus counter, or `false` to turn metrics off. */
+    metrics?: MetricsOptions | false
+  }
+
+  export interface RunOptions {
+    /** The request the task belongs to: its reqId, method and route label the panic. */
+    request?: FastifyRequest
+    /** A name for the task, logged as `panic.task`. */
+    name?: string
+  }
+
+  export interface Recovery {
+    /**
+     * Runs `task` now. Resolves to its result, or to `undefined` when it threw or rejected
+     * (the failure is logged and counted with `source="background"`). Never rejects.
+     */
+    run<T>(task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined>
+  }
+
+  export const fastifyRecovery: FastifyRecovery
+  export { fastifyRecovery as default }
+}
+
+declare function fastifyRecovery (...params: Parameters<FastifyRecovery>): ReturnType<FastifyRecovery>
+export = fastifyRecovery
