@@ -1,0 +1,54 @@
+import { test } from 'tap'
+import { buildApp } from './helper'
+
+test('run resolves to the task\'s result, sync or async', async (t) => {
+  const { app, panics } = await buildApp()
+  t.teardown(() => app.close())
+  t.equal(await app.recovery.run(() => 42), 42)
+  t.equal(await app.recovery.run(async () => 'async'), 'async')
+  t.same(await app.recovery.run(() => Promise.resolve({ ok: true })), { ok: true })
+  t.equal(panics().length, 0)
+})
+
+test('a failing task resolves to undefined, never rejects; it is logged and counted', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  t.equal(await app.recovery.run(() => { throw new Error('sync task failed') }, { name: 'cleanup' }), undefined)
+  t.equal(await app.recovery.run(async () => { throw new Error('async task failed') }), undefined)
+  t.equal(await app.recovery.run(() => Promise.reject('a string')), undefined) // eslint-disable-line prefer-promise-reject-errors
+  t.equal(await app.recovery.run('not a function' as never), undefined)
+  const lines = panics()
+  t.equal(lines.length, 4)
+  t.match(lines[0], { msg: 'panic recovered', err: { message: 'sync task failed' }, panic: { source: 'background', method: '', route: '', task: 'cleanup' } })
+  t.notOk('reqId' in lines[0])
+  t.notOk('statusCode' in (lines[0].panic ?? {}))
+  t.equal(lines[2].err?.message, 'A non-Error value was thrown: "a string"')
+  t.equal(await count({ source: 'background', method: '', route: '' }), 4)
+})
+
+test('a task started by a request is logged with its reqId and counted with its route', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  let done: Promise<unknown> = Promise.resolve()
+  app.post('/orders/:id', async (request) => {
+    done = app.recovery.run(async () => { throw new Error('email failed') }, { request, name: 'send-email' })
+    return { accepted: true }
+  })
+  const res = await app.inject({ method: 'POST', url: '/orders/7' })
+  t.equal(res.statusCode, 200, 'the request is not affected')
+  t.equal(await done, undefined)
+  const [line] = panics()
+  t.equal(line.reqId, 'req-1')
+  t.match(line.panic, { source: 'background', method: 'POST', route: '/orders/:id', task: 'send-email' })
+  t.equal(await count({ source: 'background', method: 'POST', route: '/orders/:id' }), 1)
+})
+
+test('options whose getters throw do not make run reject', async (t) => {
+  const { app, panics } = await buildApp()
+  t.teardown(() => app.close())
+  const options = { get request (): never { throw new Error('getter') } }
+  t.equal(await app.recovery.run(() => { throw new Error('x') }, options as never), undefined)
+  t.equal(panics().length, 1)
+  t.equal(await app.recovery.run(() => { throw new Error('y') }, { name: 42 as never }), undefined)
+  t.notOk('task' in (panics()[1].panic ?? {}))
+})

@@ -1,0 +1,53 @@
+import { test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { resolve } from 'node:path'
+
+// The README's `npm start` runs this demo; it must work as described.
+
+test('the demo server', async (t) => {
+  const server = spawn(process.execPath, [resolve(__dirname, '..', 'example', 'server.js')], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { server.kill('SIGKILL') })
+  const lines: Array<Record<string, unknown>> = []
+  let buffered = ''
+  const listening = new Promise<string>((resolve) => {
+    server.stdout.setEncoding('utf8')
+    server.stdout.on('data', (chunk: string) => {
+      buffered += chunk
+      let newline
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = JSON.parse(buffered.slice(0, newline))
+        buffered = buffered.slice(newline + 1)
+        lines.push(line)
+        const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line.msg)
+        if (match) resolve(match[1])
+      }
+    })
+  })
+  const base = await listening
+
+  const expectations: Array<[string, number]> = [
+    ['/', 200], ['/ok', 200], ['/users/1', 200], ['/users/2', 404],
+    ['/panic/sync', 500], ['/panic/async', 500], ['/panic/not-an-error', 500], ['/panic/hook', 500],
+    ['/panic/serialize', 500], ['/panic/background', 202]
+  ]
+  for (const [path, status] of expectations) {
+    const res = await fetch(base + path)
+    t.equal(res.status, status, path)
+    const body = await res.text()
+    if (status === 500) t.notMatch(body, /hunter2|quota|BigInt|threw a string|undefined/, `${path} leaks nothing`)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const metrics = await (await fetch(base + '/metrics')).text()
+  t.match(metrics, 'fastify_panics_total{method="GET",route="/panic/sync",source="request"} 1')
+  t.match(metrics, 'fastify_panics_total{method="GET",route="/panic/background",source="background"} 1')
+  t.match(metrics, 'fastify_panics_total{method="GET",route="/users/:id",source="request"} 0')
+  t.equal(lines.filter((line) => line.msg === 'panic recovered').length, 6)
+
+  server.kill('SIGTERM')
+  const [code] = await once(server, 'exit')
+  t.equal(code, 0, 'shuts down cleanly')
+})

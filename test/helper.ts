@@ -1,0 +1,110 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { Registry } from 'prom-client'
+import type { FastifyRecoveryOptions } from '../types/index'
+
+// index.ts ends with the CommonJS trio (module.exports = plugin); its public types are the
+// hand-written ones in types/, so the tests see the plugin exactly as users do.
+
+export const recovery: typeof import('../types/index') = require('../index')
+
+export interface LogLine {
+  level: number
+  msg: string
+  reqId?: string
+  err?: Record<string, unknown> & { type?: string, message?: string, stack?: string }
+  panic?: Record<string, unknown> & { source?: string, fingerprint?: string, stackSuppressed?: boolean }
+  [key: string]: unknown
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  registry: Registry
+  lines: LogLine[]
+  /** The `panic recovered` lines so far. */
+  panics: () => LogLine[]
+  /** The counter's value for these labels (0 when the series does not exist). */
+  count: (labels: { method?: string, route?: string, source?: string }) => Promise<number>
+  /** The sum over every series of the counter. */
+  total: () => Promise<number>
+}
+
+/**
+ * A Fastify instance with the plugin registered, logging JSON lines into `lines` and counting into
+ * its own registry. Routes are added by the test after this resolves (they must come after the plugin).
+ */
+export async function buildApp (
+  options: FastifyRecoveryOptions = {},
+  fastifyOptions: FastifyServerOptions = {}
+): Promise<TestApp> {
+  const lines: LogLine[] = []
+  const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
+  const app = Fastify({ logger: { level: 'info', stream }, ...fastifyOptions })
+  const registry = new Registry()
+  const metrics = options.metrics === false ? false : { registry, ...options.metrics }
+  await app.register(recovery, { ...options, metrics })
+  return {
+    app,
+    registry,
+    lines,
+    panics: () => lines.filter((line) => line.msg === 'panic recovered'),
+    count: (labels) => counterValue(registry, labels),
+    total: () => counterValue(registry, {})
+  }
+}
+
+export async function counterValue (registry: Registry, labels: Record<string, string>, name = 'fastify_panics_total'): Promise<number> {
+  const metric = registry.getSingleMetric(name)
+  if (metric === undefined) return 0
+  const { values } = await metric.get()
+  return values
+    .filter((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label))
+    .reduce((sum, value) => sum + value.value, 0)
+}
+
+/** The body of a default panic reply for `requestId`. */
+export function genericBody (requestId: string, message = 'Internal Server Error'): string {
+  return JSON.stringify({ statusCode: 500, error: 'Internal Server Error', message, requestId })
+}
+
+export interface RawResponse {
+  statusCode: number
+  headers: Record<string, string>
+  body: string
+  /** Whether the server closed the connection within the wait. */
+  closed: boolean
+}
+
+/**
+ * Sends `chunks` over a fresh TCP connection (a number in between is a pause in ms) and reads for
+ * `waitMs`: enough to see whether the server closes a connection it answered.
+ */
+export async function rawRequest (port: number, chunks: Array<string | number>, waitMs = 300): Promise<RawResponse> {
+  const socket = connect(port, '127.0.0.1')
+  let data = ''
+  let closed = false
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { data += chunk })
+  socket.on('error', () => {})
+  const ended = new Promise<void>((resolve) => socket.on('close', () => { closed = true; resolve() }))
+  await once(socket, 'connect')
+  for (const chunk of chunks) {
+    if (typeof chunk === 'number') await sleep(chunk)
+    else if (!socket.destroyed) socket.write(chunk)
+  }
+  await Promise.race([ended, sleep(waitMs)])
+  socket.destroy()
+  const split = data.indexOf('\r\n\r\n')
+  const [statusLine = '', ...headerLines] = data.slice(0, split === -1 ? data.length : split).split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of headerLines) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return { statusCode: Number(statusLine.split(' ')[1]), headers, body: split === -1 ? '' : data.slice(split + 4), closed }
+}
+
+export function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -1,0 +1,131 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import { Counter, Gauge, Registry, register as globalRegistry } from 'prom-client'
+import { buildApp, counterValue, recovery } from './helper'
+
+test('labels: method, route template, source', async (t) => {
+  const { app, count } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/users/:id/orders/:order', async () => { throw new Error('x') })
+  app.post('/users', async () => { throw new Error('x') })
+  await app.inject('/users/1/orders/2')
+  await app.inject('/users/3/orders/4')
+  await app.inject({ method: 'POST', url: '/users' })
+  t.equal(await count({ method: 'GET', route: '/users/:id/orders/:order', source: 'request' }), 2)
+  t.equal(await count({ method: 'POST', route: '/users', source: 'request' }), 1)
+})
+
+test('panics in the not-found handler are labelled __not_found__', async (t) => {
+  const { app, count } = await buildApp()
+  t.teardown(() => app.close())
+  app.setNotFoundHandler(async () => { throw new Error('x') })
+  await app.inject('/a/b/c?secret=1')
+  await app.inject({ method: 'DELETE', url: '/zzz' })
+  t.equal(await count({ method: 'GET', route: '__not_found__', source: 'request' }), 1)
+  t.equal(await count({ method: 'DELETE', route: '__not_found__', source: 'request' }), 1)
+})
+
+test('after ready(), every route has its series at 0', async (t) => {
+  const { app, registry } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/a', async () => 'a')
+  app.route({ method: ['POST', 'PUT'], url: '/b', handler: async () => 'b' })
+  app.register(async (child) => { child.get('/c', async () => 'c') }, { prefix: '/child' })
+  await app.ready()
+  const text = await registry.metrics()
+  for (const [method, route] of [['GET', '/a'], ['HEAD', '/a'], ['POST', '/b'], ['PUT', '/b'], ['GET', '/child/c']]) {
+    t.match(text, `fastify_panics_total{method="${method}",route="${route}",source="request"} 0`, `${method} ${route}`)
+  }
+})
+
+test('exactly one increment per panic when the error reply fails too', async (t) => {
+  // Without the plugin's guard, Fastify would run onError a second time on its fallback path.
+  const { app, total } = await buildApp()
+  t.teardown(() => app.close())
+  let onError = 0
+  app.addHook('onError', async () => { onError++ })
+  app.addHook('onSend', async () => { throw new Error('every reply fails') })
+  app.get('/p', async () => 'ok')
+  const res = await app.inject('/p')
+  t.equal(res.statusCode, 500)
+  t.equal(onError, 1, 'the fallback path that runs onError again is never reached')
+  t.equal(await total(), 1)
+})
+
+test('several instances share one registry and one counter', async (t) => {
+  const registry = new Registry()
+  const one = Fastify()
+  const two = Fastify()
+  await one.register(recovery, { metrics: { registry } })
+  await two.register(recovery, { metrics: { registry } })
+  t.teardown(() => Promise.all([one.close(), two.close()]))
+  one.get('/p', async () => { throw new Error('x') })
+  two.get('/p', async () => { throw new Error('x') })
+  await one.inject('/p')
+  await two.inject('/p')
+  t.equal(await counterValue(registry, { route: '/p', method: 'GET' }), 2)
+  t.equal(registry.getMetricsAsArray().length, 1)
+})
+
+test('the default registry is prom-client\'s global one', async (t) => {
+  globalRegistry.removeSingleMetric('fastify_panics_total')
+  t.teardown(() => globalRegistry.removeSingleMetric('fastify_panics_total'))
+  const app = Fastify()
+  await app.register(recovery)
+  t.teardown(() => app.close())
+  app.get('/p', async () => { throw new Error('x') })
+  await app.inject('/p')
+  t.equal(await counterValue(globalRegistry, { route: '/p' }), 1)
+})
+
+test('metrics: false counts nothing, registers nothing', async (t) => {
+  globalRegistry.removeSingleMetric('fastify_panics_total')
+  const app = Fastify()
+  await app.register(recovery, { metrics: false })
+  t.teardown(() => app.close())
+  app.get('/p', async () => { throw new Error('x') })
+  t.equal((await app.inject('/p')).statusCode, 500)
+  await app.ready()
+  t.equal(globalRegistry.getSingleMetric('fastify_panics_total'), undefined)
+})
+
+test('metrics.name renames the counter', async (t) => {
+  const { app, registry } = await buildApp({ metrics: { name: 'api_panics_total' } })
+  t.teardown(() => app.close())
+  app.get('/p', async () => { throw new Error('x') })
+  await app.inject('/p')
+  t.equal(await counterValue(registry, { route: '/p' }, 'api_panics_total'), 1)
+  t.equal(registry.getSingleMetric('fastify_panics_total'), undefined)
+})
+
+test('metrics.endpoint serves the registry in Prometheus text format', async (t) => {
+  const { app, registry } = await buildApp({ metrics: { endpoint: '/metrics' } })
+  t.teardown(() => app.close())
+  const other = new Counter({ name: 'other_total', help: 'another metric', registers: [registry] })
+  other.inc(3)
+  app.get('/p', async () => { throw new Error('x') })
+  await app.inject('/p')
+  const res = await app.inject('/metrics')
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], registry.contentType)
+  t.match(res.body, '# TYPE fastify_panics_total counter')
+  t.match(res.body, 'fastify_panics_total{method="GET",route="/p",source="request"} 1')
+  t.match(res.body, 'other_total 3')
+})
+
+test('a metric of that name that is not the panic counter is a clear error', async (t) => {
+  const gauge = new Registry()
+  new Gauge({ name: 'fastify_panics_total', help: 'x', registers: [gauge] }) // eslint-disable-line no-new
+  const app = Fastify()
+  await t.rejects(async () => { await app.register(recovery, { metrics: { registry: gauge } }) }, { code: 'FST_RECOVERY_METRIC_CONFLICT', name: 'FastifyError' })
+  t.ok(await app.register(recovery, { metrics: { registry: gauge } }).then(() => false, (error) => error instanceof TypeError))
+
+  const labels = new Registry()
+  new Counter({ name: 'fastify_panics_total', help: 'x', labelNames: ['route'], registers: [labels] }) // eslint-disable-line no-new
+  const app2 = Fastify()
+  await t.rejects(async () => { await app2.register(recovery, { metrics: { registry: labels } }) }, /counter with labels route/)
+
+  const unlabelled = new Registry()
+  new Counter({ name: 'fastify_panics_total', help: 'x', registers: [unlabelled] }) // eslint-disable-line no-new
+  await t.rejects(async () => { await Fastify().register(recovery, { metrics: { registry: unlabelled } }) }, /labels none/)
+})

@@ -1,0 +1,76 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import { Registry } from 'prom-client'
+import { recovery } from './helper'
+
+const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['message', { message: 42 }, /option "message" must be a string, got 42/],
+  ['closeConnection', { closeConnection: 'sometimes' }, /option "closeConnection" must be 'auto', true or false, got "sometimes"/],
+  ['requestIdHeader', { requestIdHeader: 'bad header' }, /option "requestIdHeader" must be a header name or false, got "bad header"/],
+  ['requestIdHeader true', { requestIdHeader: true }, /option "requestIdHeader"/],
+  ['logLevel', { logLevel: 'loud' }, /option "logLevel" must be a level of the logger .*, got "loud"/],
+  ['logLevel silent', { logLevel: 'silent' }, /option "logLevel"/],
+  ['handler', { handler: 'not a function' }, /option "handler" must be a function, got "not a function"/],
+  ['handlerTimeout', { handlerTimeout: 0 }, /option "handlerTimeout" must be a number of milliseconds/],
+  ['handlerTimeout too long', { handlerTimeout: 2 ** 31 }, /option "handlerTimeout"/],
+  ['handlerTimeout NaN', { handlerTimeout: Number.NaN }, /option "handlerTimeout"/],
+  ['stackDedupe', { stackDedupe: true }, /option "stackDedupe" must be false or \{ max, windowMs \}, got true/],
+  ['stackDedupe.max', { stackDedupe: { max: 0 } }, /option "stackDedupe.max" must be a positive integer, got 0/],
+  ['stackDedupe.max fraction', { stackDedupe: { max: 1.5 } }, /option "stackDedupe.max"/],
+  ['stackDedupe.windowMs', { stackDedupe: { windowMs: -1 } }, /option "stackDedupe.windowMs" must be a positive number of milliseconds, got -1/],
+  ['metrics', { metrics: true }, /option "metrics" must be false or \{ name, registry, endpoint \}, got true/],
+  ['metrics array', { metrics: [] }, /option "metrics"/],
+  ['metrics.name', { metrics: { name: 'has-dash' } }, /option "metrics.name" must be a Prometheus metric name, got "has-dash"/],
+  ['metrics.registry', { metrics: { registry: {} } }, /option "metrics.registry" must be a prom-client Registry, got Object \{\}/],
+  ['metrics.registry null', { metrics: { registry: null } }, /option "metrics.registry"/],
+  ['metrics.endpoint', { metrics: { endpoint: 'metrics' } }, /option "metrics.endpoint" must be false or a path starting with '\/', got "metrics"/],
+  ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
+]
+
+for (const [name, options, message] of bad) {
+  test(`bad option at registration: ${name}`, async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    const error = await app.register(recovery, options as never).then(() => undefined, (err: unknown) => err)
+    t.ok(error instanceof TypeError, 'a TypeError')
+    t.match((error as Error).message, message)
+    t.match((error as { code: string }).code, /^FST_RECOVERY_(INVALID|UNKNOWN)_OPTION$/)
+  })
+}
+
+test('options that are not an object', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(recovery, 'nope' as never) }, /option "options" must be an object/)
+})
+
+test('the defaults and every valid form register', async (t) => {
+  const forms = [
+    undefined,
+    {},
+    { closeConnection: true, requestIdHeader: false, logLevel: 'fatal', stackDedupe: false, metrics: false },
+    { closeConnection: false, message: '', handler: () => undefined, handlerTimeout: 1, stackDedupe: { max: 1, windowMs: 0.5 } },
+    { metrics: { registry: new Registry(), name: 'a:b_c', endpoint: '/m' } }
+  ] as const
+  for (const options of forms) {
+    const app = Fastify()
+    await app.register(recovery, options === undefined ? undefined : { metrics: { registry: new Registry() }, ...options } as never)
+    await app.ready()
+    t.ok(app.hasDecorator('recovery'))
+    await app.close()
+  }
+})
+
+test('registering twice in one scope chain is an error; sibling scopes are fine', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(recovery, { metrics: { registry: new Registry() } })
+  await t.rejects(async () => { await app.register(recovery, { metrics: { registry: new Registry() } }) }, { code: 'FST_RECOVERY_ALREADY_REGISTERED' })
+
+  const siblings = Fastify()
+  t.teardown(() => siblings.close())
+  const registry = new Registry()
+  siblings.register(async (a) => { await a.register(recovery, { metrics: { registry } }) })
+  siblings.register(async (b) => { await b.register(recovery, { metrics: { registry } }) })
+  await t.resolves(siblings.ready())
+})

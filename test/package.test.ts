@@ -1,0 +1,89 @@
+import { test } from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+
+// Contract §1: the tarball of a clean checkout works when installed next to fastify@5,
+// from CommonJS, ESM, and TypeScript consumers of both kinds.
+
+const run = promisify(execFile)
+const root = resolve(__dirname, '..')
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+
+const cjs = `
+const assert = require('node:assert')
+const recovery = require('fastify-recovery')
+assert.equal(typeof recovery, 'function')
+assert.equal(recovery.default, recovery)
+assert.equal(recovery.fastifyRecovery, recovery)
+const app = require('fastify')()
+app.register(recovery, { metrics: false })
+app.after(() => app.get('/boom', async () => { throw new Error('x') }))
+app.inject('/boom').then((res) => { console.log('cjs', res.statusCode, res.json().requestId) })
+`
+
+const esm = `
+import recovery, { fastifyRecovery } from 'fastify-recovery'
+import Fastify from 'fastify'
+if (recovery !== fastifyRecovery) throw new Error('default and named differ')
+const app = Fastify()
+await app.register(recovery, { metrics: false })
+app.get('/boom', async () => { throw new Error('x') })
+const res = await app.inject('/boom')
+console.log('esm', res.statusCode, res.json().requestId)
+`
+
+const typed = `
+import Fastify from 'fastify'
+import type { FastifyRecoveryOptions, PanicInfo, PanicReply } from 'fastify-recovery'
+const app = Fastify()
+const options: FastifyRecoveryOptions = {
+  closeConnection: 'auto',
+  handler: (info: PanicInfo): PanicReply => ({ statusCode: 503, body: { id: info.requestId } })
+}
+app.register(recovery, options)
+app.register(fastifyRecovery, { metrics: false })
+// @ts-expect-error closeConnection is 'auto' or a boolean
+app.register(recovery, { closeConnection: 'sometimes' })
+app.after(async () => {
+  const result: number | undefined = await app.recovery.run(() => 1, { name: 'typed' })
+  console.log(result)
+})
+`
+
+test('the packed tarball works next to fastify@5: CJS, ESM, .cts and .mts', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-recovery-pack-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+
+  await run(npm, ['pack', '--pack-destination', dir], { cwd: root })
+  const [tarball] = (await readdir(dir)).filter((name) => name.endsWith('.tgz'))
+  t.ok(tarball, 'npm pack made a tarball')
+  const { stdout: listing } = await run('tar', ['-tzf', join(dir, tarball)])
+  const files = listing.trim().split('\n').sort()
+  t.ok(files.includes('package/dist/index.js'))
+  t.ok(files.includes('package/dist/lib/error-handler.js'))
+  t.ok(files.includes('package/types/index.d.ts'))
+  t.ok(files.includes('package/README.md'))
+  t.notOk(files.some((file) => /\.test\.|\.map$|package\/(lib|test|bench|example)\//.test(file)), 'no sources, tests or maps')
+
+  const consumer = join(dir, 'consumer')
+  await run('mkdir', ['-p', consumer])
+  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
+  await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball), 'fastify@5', '@types/node@20'], { cwd: consumer })
+
+  await writeFile(join(consumer, 'cjs.cjs'), cjs)
+  await writeFile(join(consumer, 'esm.mjs'), esm)
+  t.equal((await run(process.execPath, ['cjs.cjs'], { cwd: consumer })).stdout.trim(), 'cjs 500 req-1')
+  t.equal((await run(process.execPath, ['esm.mjs'], { cwd: consumer })).stdout.trim(), 'esm 500 req-1')
+
+  await writeFile(join(consumer, 'typed.cts'), `import recovery = require('fastify-recovery')\nconst { fastifyRecovery } = recovery\n${typed}`)
+  await writeFile(join(consumer, 'typed.mts'), `import recovery, { fastifyRecovery } from 'fastify-recovery'\n${typed}`)
+  await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, types: ['node'] },
+    files: ['typed.cts', 'typed.mts']
+  }))
+  await t.resolves(run(process.execPath, [tsc, '-p', consumer]), 'both consumers type-check')
+})

@@ -1,0 +1,32 @@
+import { test } from 'tap'
+import { buildApp, rawRequest } from './helper'
+
+// Contract §3: once the headers went out, nothing more is written: the connection is destroyed
+// so the client sees a broken response, never a clean-looking truncated one.
+
+test('a handler that wrote its head and part of the body, then threw', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/partial', async (_request, reply) => {
+    reply.raw.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' })
+    reply.raw.write('first half')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    throw new Error('second half failed')
+  })
+  app.get('/ok', async () => 'ok')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+
+  const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
+  t.equal(res.statusCode, 200)
+  t.ok(res.closed, 'the connection is destroyed')
+  t.notMatch(res.body, /0\r\n\r\n$/, 'no final chunk: the client cannot mistake it for a complete body')
+  t.notMatch(res.body, /failed|Internal Server Error/)
+
+  const [line] = panics()
+  t.equal(line.reqId, 'req-1')
+  t.match(line.panic, { source: 'response', route: '/partial', statusCode: 200 })
+  t.equal(await count({ source: 'response', route: '/partial', method: 'GET' }), 1)
+  t.equal(await count({ source: 'request' }), 0)
+  t.equal((await rawRequest(port, ['GET /ok HTTP/1.1\r\nHost: x\r\n\r\n'])).statusCode, 200, 'still serving')
+})
