@@ -16,6 +16,11 @@ export interface Normalized {
 }
 
 export function normalize (value: unknown): Normalized {
+  if (types.isPromise(value)) {
+    // a thrown rejected promise would also crash the process as an unhandled rejection:
+    // the panic is what gets reported, so its own rejection is marked handled
+    Promise.prototype.then.call(value, undefined, ignore)
+  }
   if (isError(value)) {
     const message = messageOf(value)
     if (message !== undefined) return { error: value, type: errorTypeOf(value), message }
@@ -53,3 +58,5 @@ export function messageOf (error: Error): string | undefined {
     return undefined
   }
 }
+
+function ignore (): void {}
