@@ -8,6 +8,8 @@ import { panicCounter, zeroSeries } from './lib/metrics'
 import { resolveOptions } from './lib/options'
 import { createRecorder } from './lib/record'
 import { StackBudget } from './lib/stack-budget'
+import { buildStreamWatch } from './lib/stream-watch'
+import { buildUncoveredRouteWarning, markCovered } from './lib/uncovered-routes'
 
 async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecoveryOptions): Promise<void> {
   // once per scope chain: the error handler chain would otherwise hold the plugin twice
@@ -29,18 +31,25 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     recorder,
     requestLoggingDisabled: fastify.initialConfig.disableRequestLogging
   }))
+  // a stream failing after the headers went out never reaches the error handler
+  fastify.addHook('onSend', buildStreamWatch((value, request, reply) => {
+    recorder.record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
+  }))
+  fastify.addHook('onError', buildUncoveredRouteWarning())
   fastify.decorate('recovery', { run: createRun(recorder, fastify.log) })
 
-  if (metrics === false || counter === undefined) return
+  // every route registered from now on: covered, and given its zero series when the server is ready
   const routes = new Map<string, readonly [string, string]>()
-  fastify.addHook('onRoute', ({ method, url }) => {
-    for (const verb of [method].flat()) routes.set(`${verb} ${url}`, [verb, url])
+  fastify.addHook('onRoute', (route) => {
+    markCovered(route)
+    for (const method of [route.method].flat()) routes.set(`${method} ${route.url}`, [method, route.url])
   })
   fastify.addHook('onReady', async () => {
-    zeroSeries(counter, routes.values())
+    if (counter !== undefined) zeroSeries(counter, routes.values())
     routes.clear()
   })
-  if (metrics.endpoint !== false) {
+
+  if (metrics !== false && metrics.endpoint !== false) {
     const { registry } = metrics
     fastify.get(metrics.endpoint, async (_request, reply) => {
       reply.type(registry.contentType)
