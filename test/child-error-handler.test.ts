@@ -5,7 +5,7 @@ test('a child scope\'s own error handler keeps working', async (t) => {
   const { app, panics, total } = await buildApp()
   t.teardown(() => app.close())
   app.register(async (child) => {
-    child.setErrorHandler(async (error, _request, reply) => {
+    child.setErrorHandler(async (error: Error, _request, reply) => {
       reply.code(418)
       return { handledBy: 'child', message: error.message }
     })
@@ -42,7 +42,7 @@ test('if the child handler maps the error to a 4xx, it is not a panic', async (t
   const { app, panics, total } = await buildApp()
   t.teardown(() => app.close())
   app.register(async (child) => {
-    child.setErrorHandler(async (error) => { throw Object.assign(new Error(`invalid: ${error.message}`), { statusCode: 422 }) })
+    child.setErrorHandler(async (error: Error) => { throw Object.assign(new Error(`invalid: ${error.message}`), { statusCode: 422 }) })
     child.get('/mapped', async () => { throw new Error('domain') })
   })
   const res = await app.inject('/mapped')

@@ -44,7 +44,7 @@ test('the handler gets the panic after it is logged and counted, and its reply i
 })
 
 test('undefined (sync or async) sends the default reply', async (t) => {
-  for (const handler of [() => undefined, async () => undefined, () => null]) {
+  for (const handler of [() => undefined, async () => undefined, () => null as never]) {
     const { app, total } = await buildApp({ handler })
     t.teardown(() => app.close())
     app.get('/boom', async () => { throw new Error('x') })

@@ -135,3 +135,16 @@ test('a late reply.send after the error reply finished gets Fastify\'s own warni
   await late
   t.ok(lines.some((line) => line.level === 40 && /already sent/i.test(JSON.stringify(line))))
 })
+
+test('a reply whose methods throw while the error reply is prepared still gets the generic 500', async (t) => {
+  const { app, total } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/broken-reply', async (_request, reply) => {
+    reply.headers = () => { throw new Error('reply.headers replaced by a broken decorator') }
+    throw new Error('route secret')
+  })
+  const res = await app.inject('/broken-reply')
+  t.equal(res.statusCode, 500)
+  t.equal(res.body, genericBody('req-1'))
+  t.equal(await total(), 1)
+})

@@ -54,7 +54,7 @@ test('the defaults and every valid form register', async (t) => {
   ] as const
   for (const options of forms) {
     const app = Fastify()
-    await app.register(recovery, options === undefined ? undefined : { metrics: { registry: new Registry() }, ...options } as never)
+    await app.register(recovery, (options === undefined ? undefined : { metrics: { registry: new Registry() }, ...options }) as never)
     await app.ready()
     t.ok(app.hasDecorator('recovery'))
     await app.close()
@@ -72,5 +72,5 @@ test('registering twice in one scope chain is an error; sibling scopes are fine'
   const registry = new Registry()
   siblings.register(async (a) => { await a.register(recovery, { metrics: { registry } }) })
   siblings.register(async (b) => { await b.register(recovery, { metrics: { registry } }) })
-  await t.resolves(siblings.ready())
+  await t.resolves(async () => { await siblings.ready() })
 })

@@ -40,32 +40,6 @@ test('requestIdHeader names the header, or false leaves it out', async (t) => {
   t.equal(resOff.json().requestId, 'req-1', 'the body still carries the id')
 })
 
-test('the request id comes from Fastify, whatever generates it', async (t) => {
-  const { app } = await buildApp({}, { requestIdHeader: 'x-request-id', genReqId: () => 'generated' })
-  t.teardown(() => app.close())
-  app.get('/boom', async () => { throw new Error('x') })
-  const incoming = await app.inject({ url: '/boom', headers: { 'x-request-id': 'from-the-proxy' } })
-  t.equal(incoming.headers['x-request-id'], 'from-the-proxy')
-  t.equal(incoming.json().requestId, 'from-the-proxy')
-  const generated = await app.inject('/boom')
-  t.equal(generated.json().requestId, 'generated')
-})
-
-test('a request id that is not a valid header value is left out of the headers, kept in the body', async (t) => {
-  const ids = ['evil\r\nset-cookie: session=stolen', 'tab\tis\u0000nul', 'unicode-€', '']
-  let next = 0
-  const { app } = await buildApp({}, { genReqId: () => ids[next++] })
-  t.teardown(() => app.close())
-  app.get('/boom', async () => { throw new Error('x') })
-  for (const id of ids) {
-    const res = await app.inject('/boom')
-    t.equal(res.statusCode, 500)
-    t.notOk('x-request-id' in res.headers, JSON.stringify(id))
-    t.notOk('set-cookie' in res.headers)
-    t.equal(res.json().requestId, id)
-  }
-})
-
 test('problem+json when the client prefers it, q-values honoured', async (t) => {
   const { app } = await buildApp()
   t.teardown(() => app.close())
@@ -118,7 +92,7 @@ test('HEAD: same status and headers, no body', async (t) => {
 test('headers describing the lost body are dropped, others kept', async (t) => {
   const { app } = await buildApp()
   t.teardown(() => app.close())
-  app.get('/boom', async (request, reply) => {
+  app.get('/boom', async (_request, reply) => {
     reply.header('etag', '"v1"').header('content-encoding', 'gzip').header('content-disposition', 'attachment')
     reply.header('last-modified', new Date(0).toUTCString()).header('x-trace', 'kept')
     throw new Error('x')

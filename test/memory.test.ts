@@ -1,0 +1,61 @@
+import { test } from 'tap'
+import { Agent, get } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import Fastify from 'fastify'
+import { Registry } from 'prom-client'
+import { recovery } from './helper'
+
+// Tens of thousands of panics, every message different: the heap stays flat. The stack
+// de-duplication state and the counter's series are bounded whatever the messages.
+// Over real sockets: light-my-request 6.8.1 (app.inject) itself retains ~9 KB per call on Node 20.
+
+setFlagsFromString('--expose_gc')
+const gc = runInNewContext('gc') as () => void
+
+function heapAfterGc (): number {
+  for (let i = 0; i < 3; i++) gc()
+  return process.memoryUsage().heapUsed
+}
+
+test('30,000 panics with distinct messages leave the heap flat', async (t) => {
+  const registry = new Registry()
+  let lines = 0
+  const app = Fastify({ logger: { level: 'error', stream: { write: () => { lines++ } } } })
+  await app.register(recovery, { metrics: { registry } })
+  t.teardown(() => app.close())
+  let n = 0
+  // distinct in their words, not only in numbers (numbers do not change a fingerprint): one
+  // fingerprint per panic, so the de-duplication state would grow without its bound
+  const letters = (value: number): string => String(value).replace(/\d/g, (digit) => String.fromCharCode(97 + Number(digit)))
+  app.get('/boom/:kind', async () => { n++; throw new Error(`failure ${letters(n)} ${'x'.repeat(n % 50)}`) })
+  app.get('/typed/:kind', async () => {
+    n++
+    const Kind = class extends Error {}
+    Object.defineProperty(Kind, 'name', { value: `Kind${letters(n)}` })
+    throw new Kind('same message')
+  })
+
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+  t.teardown(() => agent.destroy())
+  const request = (path: string): Promise<void> => new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, agent }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject)
+  })
+  async function storm (count: number): Promise<void> {
+    for (let i = 0; i < count; i += 4) {
+      await Promise.all([0, 1, 2, 3].map((j) => request((i + j) % 2 === 0 ? `/boom/${i + j}` : `/typed/${i + j}`)))
+    }
+  }
+
+  await storm(5_000)
+  const before = heapAfterGc()
+  await storm(30_000)
+  const after = heapAfterGc()
+  const growth = (after - before) / 1024 / 1024
+  t.ok(growth < 2, `heap grew ${growth.toFixed(2)} MB over 30,000 distinct panics`)
+  t.equal(lines, 35_000, 'every panic was logged')
+  const metric = await registry.getSingleMetric('fastify_panics_total')?.get()
+  t.equal(metric?.values.length, 4, 'the counter has one series per route and method (GET and HEAD), whatever the messages')
+})

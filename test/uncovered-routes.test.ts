@@ -1,0 +1,50 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import { Registry } from 'prom-client'
+import { recovery } from './helper'
+import { UNCOVERED_ROUTE_MESSAGE } from '../lib/uncovered-routes'
+
+// Routes registered before the plugin keep Fastify's default error handler, which leaks
+// err.message. The plugin cannot take them over; it warns once per such route.
+
+test('a route registered before the plugin: warned once, at runtime', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  app.get('/early/:id', async () => { throw new Error('early secret') })
+  app.get('/early-ok', async () => 'ok')
+  await app.register(recovery, { metrics: { registry: new Registry() } })
+  app.get('/late', async () => { throw new Error('late secret') })
+  app.register(async (child) => {
+    child.setErrorHandler(async (error: Error) => { throw Object.assign(error, { statusCode: 400 }) })
+    child.get('/late-child', async () => { throw new Error('mapped') })
+  })
+
+  const early = await app.inject('/early/1')
+  t.equal(early.statusCode, 500)
+  t.match(early.body, 'early secret', 'Fastify\'s default handler leaks, which is what the warning is about')
+  await app.inject('/early/2')
+  await app.inject({ method: 'HEAD', url: '/early/3' })
+  t.equal((await app.inject('/early-ok')).statusCode, 200)
+  const late = await app.inject('/late')
+  t.notMatch(late.body, 'late secret')
+  t.equal((await app.inject('/late-child')).statusCode, 400)
+  await app.inject('/nowhere')
+
+  const warnings = lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE)
+  t.equal(warnings.length, 2, 'once per route: GET and HEAD /early/:id')
+  t.match(warnings[0], { level: 40, route: '/early/:id', method: 'GET' })
+  t.match(warnings[1], { level: 40, route: '/early/:id', method: 'HEAD' })
+})
+
+test('no warning when every route comes after the plugin', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  await app.register(recovery, { metrics: false })
+  app.get('/late', async () => { throw new Error('late') })
+  app.setNotFoundHandler(async () => { throw new Error('not found handler') })
+  await app.inject('/late')
+  await app.inject('/nowhere')
+  t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0)
+})
