@@ -6,7 +6,9 @@ import { buildErrorHandler } from './lib/error-handler'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
 import { panicCounter, zeroSeries } from './lib/metrics'
 import { resolveOptions } from './lib/options'
+import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
+import { panicReply } from './lib/reply'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamWatch } from './lib/stream-watch'
 import { buildUncoveredRouteWarning, markCovered } from './lib/uncovered-routes'
@@ -36,7 +38,17 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     recorder.record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
   }))
   fastify.addHook('onError', buildUncoveredRouteWarning())
-  fastify.decorate('recovery', { run: createRun(recorder, fastify.log) })
+
+  // opt-in: only then does a request run inside an AsyncLocalStorage context
+  let net: ProcessNet | undefined
+  if (settings.process !== false) {
+    const processNet = new ProcessNet({ fastify, settings: settings.process, recorder, panicReply: (request) => panicReply(request, settings) })
+    fastify.addHook('onRequest', processNet.enter)
+    fastify.addHook('onReady', async () => processNet.attach())
+    fastify.addHook('onClose', async () => processNet.detach())
+    net = processNet
+  }
+  fastify.decorate('recovery', { run: createRun(recorder, fastify.log, () => net?.currentRequest()) })
 
   // every route registered from now on: covered, and given its zero series when the server is ready
   const routes = new Map<string, readonly [string, string]>()

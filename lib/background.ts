@@ -1,16 +1,17 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Recovery, RunOptions } from '../types/index'
 import type { Recorder } from './record'
 
 // Contract §8, Go's `go func() { defer recover() }()`: a task started outside the request's
 // promise chain fails on its own, so it is run here, where a failure is logged and counted.
 
-export function createRun (recorder: Recorder, log: FastifyBaseLogger): Recovery['run'] {
+/** `currentRequest`: the request whose async context is running (known while the process net is on). */
+export function createRun (recorder: Recorder, log: FastifyBaseLogger, currentRequest: () => FastifyRequest | undefined): Recovery['run'] {
   return async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
     try {
       return await task()
     } catch (value) {
-      const { request, name } = readRunOptions(options)
+      const { request = currentRequest(), name } = readRunOptions(options)
       recorder.record({
         value,
         source: 'background',

@@ -5,6 +5,7 @@ import type { FastifyRecoveryOptions, PanicHandler } from '../types/index'
 import { describe } from './bound'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
 import { DEFAULT_METRIC_NAME } from './metrics'
+import type { ProcessSettings } from './process'
 
 // Options are defaulted and checked once, at registration: a bad one is a TypeError naming it.
 
@@ -17,6 +18,7 @@ export interface Settings {
   handlerTimeout: number
   stackDedupe: { max: number, windowMs: number } | false
   metrics: { name: string, registry: Registry, endpoint: string | false } | false
+  process: ProcessSettings | false
 }
 
 export const DEFAULTS = {
@@ -25,10 +27,11 @@ export const DEFAULTS = {
   requestIdHeader: 'x-request-id',
   logLevel: 'error',
   handlerTimeout: 1000,
-  stackDedupe: { max: 10, windowMs: 60_000 }
+  stackDedupe: { max: 10, windowMs: 60_000 },
+  process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 }
 } as const
 
-const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics'])
+const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process'])
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 // setTimeout's limit: a longer delay fires at once
@@ -47,7 +50,8 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handler,
     handlerTimeout = DEFAULTS.handlerTimeout,
     stackDedupe = DEFAULTS.stackDedupe,
-    metrics = {}
+    metrics = {},
+    process = false
   } = opts
 
   if (typeof message !== 'string') fail('message', 'a string', message)
@@ -67,7 +71,8 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handler,
     handlerTimeout,
     stackDedupe: resolveStackDedupe(stackDedupe),
-    metrics: resolveMetrics(metrics)
+    metrics: resolveMetrics(metrics),
+    process: resolveProcess(process)
   }
 }
 
@@ -90,6 +95,21 @@ function resolveMetrics (metrics: unknown): Settings['metrics'] {
     fail('metrics.endpoint', "false or a path starting with '/'", endpoint)
   }
   return { name, registry, endpoint }
+}
+
+function resolveProcess (value: unknown): Settings['process'] {
+  if (value === false) return false
+  if (value === true) return { ...DEFAULTS.process }
+  if (!isPlainObject(value)) fail('process', 'true, false or { unhandledRejection, uncaughtException, shutdownTimeout }', value)
+  const {
+    unhandledRejection = DEFAULTS.process.unhandledRejection,
+    uncaughtException = DEFAULTS.process.uncaughtException,
+    shutdownTimeout = DEFAULTS.process.shutdownTimeout
+  } = value
+  if (unhandledRejection !== 'log' && unhandledRejection !== 'exit') fail('process.unhandledRejection', "'log' or 'exit'", unhandledRejection)
+  if (uncaughtException !== 'log' && uncaughtException !== 'exit') fail('process.uncaughtException', "'exit' or 'log'", uncaughtException)
+  if (!isPositive(shutdownTimeout, MAX_TIMEOUT)) fail('process.shutdownTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, shutdownTimeout)
+  return { unhandledRejection, uncaughtException, shutdownTimeout }
 }
 
 function fail (option: string, expected: string, value: unknown): never {

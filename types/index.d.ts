@@ -65,6 +65,15 @@ declare namespace fastifyRecovery {
     endpoint?: string | false
   }
 
+  export interface ProcessOptions {
+    /** `'log'` (default): keep serving; `'exit'`: shut down gracefully and exit with code 1. */
+    unhandledRejection?: 'log' | 'exit'
+    /** `'exit'` (default): shut down gracefully and exit with code 1; `'log'`: keep serving. */
+    uncaughtException?: 'exit' | 'log'
+    /** Milliseconds in-flight requests get to finish before the exit. Default 10000. */
+    shutdownTimeout?: number
+  }
+
   export interface FastifyRecoveryOptions {
     /** The fixed `message` of the panic reply. Default `Internal Server Error`. */
     message?: string
@@ -82,10 +91,16 @@ declare namespace fastifyRecovery {
     stackDedupe?: StackDedupeOptions | false
     /** The Prometheus counter, or `false` to turn metrics off. */
     metrics?: MetricsOptions | false
+    /**
+     * The process-level safety net for unhandled rejections and uncaught exceptions, attributed to
+     * the request that raised them. Default `false`; `true` is
+     * `{ unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10000 }`.
+     */
+    process?: boolean | ProcessOptions
   }
 
   export interface RunOptions {
-    /** The request the task belongs to: its reqId, method and route label the panic. */
+    /** The request the task belongs to: its reqId, method and route label the panic (with `process` on, the current request is the default). */
     request?: FastifyRequest
     /** A name for the task, logged as `panic.task`. */
     name?: string
