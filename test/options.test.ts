@@ -24,6 +24,10 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['metrics.registry', { metrics: { registry: {} } }, /option "metrics.registry" must be a prom-client Registry, got Object \{\}/],
   ['metrics.registry null', { metrics: { registry: null } }, /option "metrics.registry"/],
   ['metrics.endpoint', { metrics: { endpoint: 'metrics' } }, /option "metrics.endpoint" must be false or a path starting with '\/', got "metrics"/],
+  ['process', { process: 'yes' }, /option "process" must be true, false or \{ unhandledRejection, uncaughtException, shutdownTimeout \}, got "yes"/],
+  ['process.unhandledRejection', { process: { unhandledRejection: 'crash' } }, /option "process.unhandledRejection" must be 'log' or 'exit', got "crash"/],
+  ['process.uncaughtException', { process: { uncaughtException: 'ignore' } }, /option "process.uncaughtException" must be 'exit' or 'log', got "ignore"/],
+  ['process.shutdownTimeout', { process: { shutdownTimeout: -5 } }, /option "process.shutdownTimeout" must be a number of milliseconds/],
   ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
 ]
 
@@ -50,7 +54,11 @@ test('the defaults and every valid form register', async (t) => {
     {},
     { closeConnection: true, requestIdHeader: false, logLevel: 'fatal', stackDedupe: false, metrics: false },
     { closeConnection: false, message: '', handler: () => undefined, handlerTimeout: 1, stackDedupe: { max: 1, windowMs: 0.5 } },
-    { metrics: { registry: new Registry(), name: 'a:b_c', endpoint: '/m' } }
+    { metrics: { registry: new Registry(), name: 'a:b_c', endpoint: '/m' } },
+    { process: false },
+    { process: true },
+    { process: { unhandledRejection: 'exit', uncaughtException: 'log', shutdownTimeout: 1 } },
+    { process: {} }
   ] as const
   for (const options of forms) {
     const app = Fastify()

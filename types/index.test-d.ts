@@ -8,6 +8,7 @@ import recovery, {
   type PanicInfo,
   type PanicReply,
   type PanicSource,
+  type ProcessOptions,
   type Recovery
 } from '..'
 
@@ -27,6 +28,11 @@ app.register(recovery, {
 })
 app.register(recovery, { closeConnection: true, requestIdHeader: false, stackDedupe: false, metrics: false })
 app.register(recovery, { stackDedupe: { max: 1 }, metrics: { endpoint: false } })
+app.register(recovery, { process: true })
+app.register(recovery, { process: { unhandledRejection: 'exit', uncaughtException: 'log', shutdownTimeout: 5000 } })
+expectError(app.register(recovery, { process: { unhandledRejection: 'crash' } }))
+expectError(app.register(recovery, { process: { shutdownTimeout: '10s' } }))
+expectAssignable<ProcessOptions>({})
 
 expectError(app.register(recovery, { closeConnection: 'sometimes' }))
 expectError(app.register(recovery, { logLevel: 'loud' }))
