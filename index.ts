@@ -4,11 +4,11 @@ import type { FastifyRecoveryOptions } from './types/index'
 import { createRun } from './lib/background'
 import { buildErrorHandler } from './lib/error-handler'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
-import { panicCounter, zeroSeries } from './lib/metrics'
+import { PanicCounter } from './lib/metrics'
 import { resolveOptions } from './lib/options'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
-import { panicReply } from './lib/reply'
+import { buildPanicReply } from './lib/reply'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamWatch } from './lib/stream-watch'
 import { buildUncoveredRouteWarning, markCovered } from './lib/uncovered-routes'
@@ -19,17 +19,21 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   const settings = resolveOptions(options, fastify.log)
   const { metrics, stackDedupe } = settings
 
-  const counter = metrics === false ? undefined : panicCounter(metrics.registry, metrics.name)
+  const counter = metrics === false ? undefined : new PanicCounter(metrics.registry, metrics.name)
   const recorder = createRecorder({
     logLevel: settings.logLevel,
     stackBudget: stackDedupe === false ? undefined : new StackBudget(stackDedupe.max, stackDedupe.windowMs),
     counter
   })
 
+  const panicReply = buildPanicReply(settings)
+
   // Routes capture the error handler of their scope when they are registered: this covers the
   // routes registered after the plugin, in this scope and in every child scope.
   fastify.setErrorHandler(buildErrorHandler({
-    settings,
+    handler: settings.handler,
+    handlerTimeout: settings.handlerTimeout,
+    panicReply,
     recorder,
     requestLoggingDisabled: fastify.initialConfig.disableRequestLogging
   }))
@@ -42,7 +46,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // opt-in: only then does a request run inside an AsyncLocalStorage context
   let net: ProcessNet | undefined
   if (settings.process !== false) {
-    const processNet = new ProcessNet({ fastify, settings: settings.process, recorder, panicReply: (request) => panicReply(request, settings) })
+    const processNet = new ProcessNet({ fastify, settings: settings.process, recorder, panicReply })
     fastify.addHook('onRequest', processNet.enter)
     fastify.addHook('onReady', async () => processNet.attach())
     fastify.addHook('onClose', async () => processNet.detach())
@@ -57,9 +61,10 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     for (const method of [route.method].flat()) routes.set(`${method} ${route.url}`, [method, route.url])
   })
   fastify.addHook('onReady', async () => {
-    if (counter !== undefined) zeroSeries(counter, routes.values())
+    if (counter !== undefined) for (const [method, url] of routes.values()) counter.zero(method, url)
     routes.clear()
   })
+  if (counter !== undefined) fastify.addHook('onClose', async () => counter.detach())
 
   if (metrics !== false && metrics.endpoint !== false) {
     const { registry } = metrics

@@ -60,9 +60,9 @@ export function createRecorder ({ logLevel, stackBudget, counter }: RecorderPart
       const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
       const panic = fieldsOf(info, statusCode)
       if (!withStack) panic.stackSuppressed = true
-      writeLine(log, level, serializeError(error, withStack), panic, PANIC_MESSAGE)
+      writeLine(log, level, serializeError(error, withStack, type), panic, PANIC_MESSAGE)
     }
-    counter?.inc({ method, route, source })
+    counter?.inc(method, route, source)
     return info
   }
 

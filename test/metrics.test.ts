@@ -129,3 +129,27 @@ test('a metric of that name that is not the panic counter is a clear error', asy
   new Counter({ name: 'fastify_panics_total', help: 'x', registers: [unlabelled] }) // eslint-disable-line no-new
   await t.rejects(async () => { await Fastify().register(recovery, { metrics: { registry: unlabelled } }) }, /labels none/)
 })
+
+test('a compatible counter created beforehand is used, and counted into directly', async (t) => {
+  const registry = new Registry()
+  const own = new Counter({ name: 'fastify_panics_total', help: 'mine', labelNames: ['source', 'route', 'method'], registers: [registry] })
+  const app = Fastify()
+  await app.register(recovery, { metrics: { registry } })
+  t.teardown(() => app.close())
+  app.get('/p', async () => { throw new Error('x') })
+  await app.inject('/p')
+  const { values } = await own.get()
+  t.same(values.filter((value) => value.value > 0).map((value) => [value.labels, value.value]), [[{ method: 'GET', route: '/p', source: 'request' }, 1]])
+})
+
+test('counts are exact in the text exposition, and survive the instance closing', async (t) => {
+  const registry = new Registry()
+  const app = Fastify()
+  await app.register(recovery, { metrics: { registry } })
+  app.get('/p', async () => { throw new Error('x') })
+  for (let i = 0; i < 7; i++) await app.inject('/p')
+  t.match(await registry.metrics(), 'fastify_panics_total{method="GET",route="/p",source="request"} 7')
+  await app.inject('/p')
+  await app.close()
+  t.match(await registry.metrics(), 'fastify_panics_total{method="GET",route="/p",source="request"} 8')
+})

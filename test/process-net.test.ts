@@ -4,9 +4,9 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { ProcessNet, type ProcessHost, type ProcessSettings } from '../lib/process'
 import { createRecorder } from '../lib/record'
-import { panicReply } from '../lib/reply'
+import { buildPanicReply } from '../lib/reply'
 import { counterValue, recovery, sleep } from './helper'
-import { panicCounter } from '../lib/metrics'
+import { PanicCounter } from '../lib/metrics'
 
 // The process net's logic in-process, with a fake `process` (a host whose exit is recorded), so a
 // failure can be raised on purpose; process.test.ts runs the real thing in child processes.
@@ -22,12 +22,12 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
   const lines: Array<Record<string, any>> = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } }, ...logger }, forceCloseConnections: false })
   const registry = new Registry()
-  const recorder = createRecorder({ logLevel: 'error', stackBudget: undefined, counter: panicCounter(registry, 'fastify_panics_total') })
+  const recorder = createRecorder({ logLevel: 'error', stackBudget: undefined, counter: new PanicCounter(registry, 'fastify_panics_total') })
   const net = new ProcessNet({
     fastify: app,
     settings: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 1000, ...settings },
     recorder,
-    panicReply: (request) => panicReply(request, { message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' }),
+    panicReply: buildPanicReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' }),
     host
   })
   app.addHook('onRequest', net.enter)
