@@ -5,7 +5,7 @@ import { askHandler } from './custom-handler'
 import { logPassThrough, type RequestLoggingDisabled } from './log'
 import type { Recorder } from './record'
 import {
-  breakResponse, clientGone, customPanicReply, panicReply, passThroughReply, sendGuarded, type PanicReplySettings
+  breakResponse, clientGone, customPanicReply, passThroughReply, sendGuarded, type PanicReplyBuilder
 } from './reply'
 
 // The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
@@ -13,12 +13,14 @@ import {
 // counting here counts each panic once, however often onError hooks fire.
 
 export interface ErrorHandlerParts {
-  settings: PanicReplySettings & { handler: PanicHandler | undefined, handlerTimeout: number }
+  handler: PanicHandler | undefined
+  handlerTimeout: number
+  panicReply: PanicReplyBuilder
   recorder: Recorder
   requestLoggingDisabled: RequestLoggingDisabled
 }
 
-export function buildErrorHandler ({ settings, recorder, requestLoggingDisabled }: ErrorHandlerParts) {
+export function buildErrorHandler ({ handler, handlerTimeout, panicReply, recorder, requestLoggingDisabled }: ErrorHandlerParts) {
   return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const statusCode = statusOf(value)
 
@@ -26,7 +28,7 @@ export function buildErrorHandler ({ settings, recorder, requestLoggingDisabled 
     if (statusCode !== PANIC_STATUS) {
       reply.code(statusCode)
       logPassThrough(value, statusCode, request, reply, requestLoggingDisabled)
-      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), panicReply(request, settings), (failure) => {
+      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), panicReply(request), (failure) => {
         recorder.record({ value: failure, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
       })
       return
@@ -41,20 +43,19 @@ export function buildErrorHandler ({ settings, recorder, requestLoggingDisabled 
 
     const info = recorder.record({ value, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
     if (clientGone(request, reply)) return
-    const fallback = panicReply(request, settings)
-    const { handler } = settings
+    const fallback = panicReply(request)
     if (handler === undefined) {
       sendGuarded(reply, fallback, fallback)
       return
     }
 
-    askHandler(handler, info, request, reply, settings.handlerTimeout).then((outcome) => {
+    askHandler(handler, info, request, reply, handlerTimeout).then((outcome) => {
       if (clientGone(request, reply) || reply.sent) return
       if ('failure' in outcome) {
         recorder.handlerFailed(info, outcome.failure, request.log, PANIC_STATUS)
         sendGuarded(reply, fallback, fallback)
       } else {
-        sendGuarded(reply, outcome.custom === undefined ? fallback : customPanicReply(outcome.custom, request, settings), fallback)
+        sendGuarded(reply, outcome.custom === undefined ? fallback : customPanicReply(outcome.custom, request, panicReply), fallback)
       }
     })
   }

@@ -16,6 +16,15 @@ export interface Normalized {
 }
 
 export function normalize (value: unknown): Normalized {
+  // the common case first, without a call into C++: an Error of this realm with a string message
+  try {
+    if (value instanceof Error) {
+      const { message } = value
+      if (typeof message === 'string') return { error: value, type: errorTypeOf(value), message }
+    }
+  } catch {
+    // a Proxy or a getter that throws: the careful path below
+  }
   if (types.isPromise(value)) {
     // a thrown rejected promise would also crash the process as an unhandled rejection:
     // the panic is what gets reported, so its own rejection is marked handled

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Recorder } from './record'
-import { clientGone, sendGuarded, type ReplyPlan } from './reply'
+import { clientGone, sendGuarded, type PanicReplyBuilder } from './reply'
 
 // Contract §9, the process-level safety net (opt-in): unhandled rejections and uncaught exceptions
 // are attributed to the request whose async context raised them, logged, counted with
@@ -51,7 +51,7 @@ export interface ProcessNetParts {
   settings: ProcessSettings
   recorder: Recorder
   /** The generic 500 for a culprit request. */
-  panicReply: (request: FastifyRequest) => ReplyPlan
+  panicReply: PanicReplyBuilder
   host?: ProcessHost
 }
 

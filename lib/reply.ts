@@ -34,31 +34,52 @@ const STALE_HEADERS_KEEP_ALIVE = [...STALE_HEADERS, 'connection']
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/
 const MAX_ERROR_HEADERS = 50
 
-/** The default reply to a panic (contract §3). */
-export function panicReply (request: FastifyRequest, settings: PanicReplySettings, statusCode = 500): ReplyPlan {
-  const requestId = String(request.id)
-  const title = STATUS_CODES[statusCode] ?? 'Error'
-  const headers: Record<string, string> = { 'cache-control': 'no-store' }
-  let body: string | Buffer
-  if (prefersProblem(request)) {
-    headers['content-type'] = PROBLEM_TYPE
-    body = Buffer.from(JSON.stringify({ type: 'about:blank', title, status: statusCode, requestId }))
-  } else {
-    headers['content-type'] = JSON_TYPE
-    body = JSON.stringify({ statusCode, error: title, message: settings.message, requestId })
+/** Builds the default reply to a panic (contract §3) for a request, with status 500 unless told otherwise. */
+export type PanicReplyBuilder = (request: FastifyRequest, statusCode?: number) => ReplyPlan
+
+export function buildPanicReply (settings: PanicReplySettings): PanicReplyBuilder {
+  const { requestIdHeader, closeConnection } = settings
+  const remove = closeConnection === false ? STALE_HEADERS_KEEP_ALIVE : STALE_HEADERS
+  // Everything but the request id is known at registration: a panic storm only escapes the id.
+  // (JSON.stringify of a fresh object per panic costs more than the rest of the reply.)
+  const message = JSON.stringify(settings.message)
+  const prefixes = new Map<number, { json: string, problem: string }>()
+  const prefixesOf = (statusCode: number): { json: string, problem: string } => {
+    let prefix = prefixes.get(statusCode)
+    if (prefix === undefined) {
+      const title = JSON.stringify(STATUS_CODES[statusCode] ?? 'Error')
+      prefix = {
+        json: `{"statusCode":${statusCode},"error":${title},"message":${message},"requestId":`,
+        problem: `{"type":"about:blank","title":${title},"status":${statusCode},"requestId":`
+      }
+      prefixes.set(statusCode, prefix) // at most 200 statuses: 400-599
+    }
+    return prefix
   }
-  if (settings.requestIdHeader !== false && HEADER_VALUE.test(requestId)) {
-    headers[settings.requestIdHeader] = requestId
+
+  return function panicReply (request: FastifyRequest, statusCode = 500): ReplyPlan {
+    const requestId = String(request.id)
+    const headers: Record<string, string> = { 'cache-control': 'no-store', 'content-type': JSON_TYPE }
+    let body: string | Buffer
+    if (prefersProblem(request)) {
+      headers['content-type'] = PROBLEM_TYPE
+      body = Buffer.from(`${prefixesOf(statusCode).problem}${JSON.stringify(requestId)}}`)
+    } else {
+      body = `${prefixesOf(statusCode).json}${JSON.stringify(requestId)}}`
+    }
+    if (requestIdHeader !== false && HEADER_VALUE.test(requestId)) {
+      headers[requestIdHeader] = requestId
+    }
+    if (closeConnection === true || (closeConnection === 'auto' && !bodyFullyRead(request))) {
+      headers.connection = 'close'
+    }
+    return { statusCode, headers, body, remove }
   }
-  if (settings.closeConnection === true || (settings.closeConnection === 'auto' && !bodyFullyRead(request))) {
-    headers.connection = 'close'
-  }
-  return { statusCode, headers, body, remove: settings.closeConnection === false ? STALE_HEADERS_KEEP_ALIVE : STALE_HEADERS }
 }
 
 /** The reply a custom handler chose: its status, headers and body over the default ones. */
-export function customPanicReply (custom: CustomReply, request: FastifyRequest, settings: PanicReplySettings): ReplyPlan {
-  const plan = panicReply(request, settings, custom.statusCode)
+export function customPanicReply (custom: CustomReply, request: FastifyRequest, panicReply: PanicReplyBuilder): ReplyPlan {
+  const plan = panicReply(request, custom.statusCode)
   if (custom.body !== undefined) {
     plan.body = custom.body
     plan.headers['content-type'] = custom.contentType as string
@@ -108,7 +129,11 @@ export function sendGuarded (reply: FastifyReply, plan: ReplyPlan, fallback: Rep
   }
   reply.send = guard
   try {
-    if (plan.remove !== undefined) for (const name of plan.remove) reply.removeHeader(name)
+    if (plan.remove !== undefined) {
+      // one snapshot: removeHeader costs more than looking, and these headers are rarely there
+      const present = reply.getHeaders()
+      for (const name of plan.remove) if (present[name] !== undefined) reply.removeHeader(name)
+    }
     reply.code(plan.statusCode).headers(plan.headers)
     send.call(reply, plan.body)
   } catch (error) {

@@ -25,20 +25,20 @@ export interface SerializedError {
   [property: string]: unknown
 }
 
-export function serializeError (error: Error, withStack: boolean): SerializedError {
-  return serialize(error, withStack, { bytes: LINE_BYTES }, 0)
+/** `type`: the error's type when the caller already knows it (normalize computed it). */
+export function serializeError (error: Error, withStack: boolean, type = errorTypeOf(error)): SerializedError {
+  return serialize(error, withStack, { bytes: LINE_BYTES }, 0, type)
 }
 
-function serialize (error: Error, withStack: boolean, budget: Budget, nesting: number): SerializedError {
-  const causes = causeChain(error)
-  const out: SerializedError = {
-    type: errorTypeOf(error),
-    message: take(budget, causes.map(messageOrEmpty).join(': '), MESSAGE_BYTES)
-  }
-  if (withStack) {
-    const stack = causes.map(stackOf).join('\ncaused by: ')
-    if (stack !== '') out.stack = take(budget, stack, STACK_BYTES)
-  }
+function serialize (error: Error, withStack: boolean, budget: Budget, nesting: number, type = errorTypeOf(error)): SerializedError {
+  // most errors have no cause: no chain to build then
+  const cause = readProperty(error, 'cause')
+  const causes = cause !== undefined && cause !== null && isError(cause) ? causeChain(error) : undefined
+  const message = take(budget, causes === undefined ? messageOrEmpty(error) : causes.map(messageOrEmpty).join(': '), MESSAGE_BYTES)
+  let stack = ''
+  if (withStack) stack = causes === undefined ? stackOf(error) : causes.map(stackOf).join('\ncaused by: ')
+  // one shape or the other, never a property added then deleted (that slows what follows)
+  const out: SerializedError = stack === '' ? { type, message } : { type, message, stack: take(budget, stack, STACK_BYTES) }
   const errors = readProperty(error, 'errors')
   if (Array.isArray(errors) && nesting < MAX_NESTING) {
     out.aggregateErrors = errors.slice(0, MAX_AGGREGATED).map((item) =>
