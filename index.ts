@@ -11,7 +11,7 @@ import { createRecorder } from './lib/record'
 import { buildPanicReply } from './lib/reply'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamWatch } from './lib/stream-watch'
-import { buildUncoveredRouteWarning, markCovered } from './lib/uncovered-routes'
+import { buildUncoveredRouteWarning } from './lib/uncovered-routes'
 
 async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecoveryOptions): Promise<void> {
   // once per scope chain: the error handler chain would otherwise hold the plugin twice
@@ -54,17 +54,19 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   }
   fastify.decorate('recovery', { run: createRun(recorder, fastify.log, () => net?.currentRequest()) })
 
-  // every route registered from now on: covered, and given its zero series when the server is ready
-  const routes = new Map<string, readonly [string, string]>()
-  fastify.addHook('onRoute', (route) => {
-    markCovered(route)
-    for (const method of [route.method].flat()) routes.set(`${method} ${route.url}`, [method, route.url])
-  })
-  fastify.addHook('onReady', async () => {
-    if (counter !== undefined) for (const [method, url] of routes.values()) counter.zero(method, url)
-    routes.clear()
-  })
-  if (counter !== undefined) fastify.addHook('onClose', async () => counter.detach())
+  if (counter !== undefined) {
+    // every route registered from now on gets its zero series when the server is ready (onRoute
+    // sees the routes added after the plugin has loaded: `await app.register(...)` first)
+    const routes = new Map<string, readonly [string, string]>()
+    fastify.addHook('onRoute', ({ method, url }) => {
+      for (const verb of [method].flat()) routes.set(`${verb} ${url}`, [verb, url])
+    })
+    fastify.addHook('onReady', async () => {
+      for (const [method, url] of routes.values()) counter.zero(method, url)
+      routes.clear()
+    })
+    fastify.addHook('onClose', async () => counter.detach())
+  }
 
   if (metrics !== false && metrics.endpoint !== false) {
     const { registry } = metrics

@@ -4,6 +4,7 @@ import { PANIC_STATUS, statusOf } from './classify'
 import { askHandler } from './custom-handler'
 import { logPassThrough, type RequestLoggingDisabled } from './log'
 import type { Recorder } from './record'
+import { markRecovered } from './uncovered-routes'
 import {
   breakResponse, clientGone, customPanicReply, passThroughReply, sendGuarded, type PanicReplyBuilder
 } from './reply'
@@ -22,6 +23,7 @@ export interface ErrorHandlerParts {
 
 export function buildErrorHandler ({ handler, handlerTimeout, panicReply, recorder, requestLoggingDisabled }: ErrorHandlerParts) {
   return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    markRecovered(request)
     const statusCode = statusOf(value)
 
     // Client and service errors keep their status; a failure while sending them is a panic.

@@ -48,3 +48,33 @@ test('no warning when every route comes after the plugin', async (t) => {
   await app.inject('/nowhere')
   t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0)
 })
+
+test('routes added after a register() that was not awaited are covered: no warning', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  app.register(recovery, { metrics: { registry: new Registry() } }) // not awaited: the plugin loads later
+  app.get('/between', async () => { throw new Error('between secret') })
+  app.register(async (child) => {
+    child.setErrorHandler((error, _request, reply) => { reply.send(error) }) // re-sends: reaches the plugin
+    child.get('/resend', async () => { throw new Error('resend secret') })
+  })
+  const between = await app.inject('/between')
+  t.equal(between.statusCode, 500)
+  t.notMatch(between.body, 'between secret', 'the plugin answered')
+  const resend = await app.inject('/resend')
+  t.notMatch(resend.body, 'resend secret')
+  t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0)
+  t.equal(lines.filter((line) => line.msg === 'panic recovered').length, 2)
+})
+
+test('an early route whose own error handler answers is not warned about: nothing leaks there', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  app.get('/early', { errorHandler: (_error, _request, reply) => { reply.code(503).send({ handled: true }) } }, async () => { throw new Error('x') })
+  await app.register(recovery, { metrics: false })
+  const res = await app.inject('/early')
+  t.same(res.json(), { handled: true })
+  t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0)
+})
