@@ -1,5 +1,8 @@
 import { once } from 'node:events'
+import { accessSync, constants } from 'node:fs'
 import { connect } from 'node:net'
+import { delimiter, join } from 'node:path'
+import type { Test } from 'tap'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
@@ -107,4 +110,23 @@ export async function rawRequest (port: number, chunks: Array<string | number>, 
 
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * Whether `program` is installed. Under CI=true a missing program fails the test (CI installs it);
+ * elsewhere the test is skipped with a message saying how to install it.
+ */
+export function requireProgram (t: Test, program: string, install: string): boolean {
+  const found = process.env.PATH?.split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, program), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  }) ?? false
+  if (found) return true
+  if (process.env.CI === 'true') t.fail(`${program} is not installed; .ci/run installs it (${install})`)
+  else t.plan(0, `skipped: ${program} is not installed (${install})`)
+  return false
 }
