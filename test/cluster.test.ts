@@ -2,21 +2,11 @@ import { test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { get } from 'node:http'
-import { createServer } from 'node:net'
 import { resolve } from 'node:path'
-import { sleep } from './helper'
+import { freePort, sleep } from './helper'
 
 // Many processes (example/cluster.js): several workers panic, the primary serves the aggregated
 // counter through prom-client's AggregatorRegistry, and the sum is exact.
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 // a new connection each time, so the cluster spreads the requests over its workers
 function request (port: number, path: string): Promise<{ status: number, pid: string, body: string }> {

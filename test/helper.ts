@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { accessSync, constants } from 'node:fs'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import type { Test } from 'tap'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -106,6 +106,16 @@ export async function rawRequest (port: number, chunks: Array<string | number>, 
     headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
   }
   return { statusCode: Number(statusLine.split(' ')[1]), headers, body: split === -1 ? '' : data.slice(split + 4), closed }
+}
+
+/** A port nothing listens on now (for programs that need to be told their port). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
 }
 
 export function sleep (ms: number): Promise<void> {

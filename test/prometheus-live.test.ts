@@ -2,13 +2,12 @@ import { test } from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
-import { recovery, requireProgram, sleep } from './helper'
+import { freePort, recovery, requireProgram, sleep } from './helper'
 
 // The real thing: a Prometheus server scrapes a plugin server every second; the counts are read
 // back through its HTTP query API, the alert rules are evaluated by it, and every PromQL
@@ -16,15 +15,6 @@ import { recovery, requireProgram, sleep } from './helper'
 
 const run = promisify(execFile)
 const root = resolve(__dirname, '..')
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 interface Sample { metric: Record<string, string>, value: [number, string] }
 

@@ -100,6 +100,16 @@ test('streams that end well are left alone', async (t) => {
   t.equal(await built.total(), 0)
 })
 
+/** Starts a download, reads its first bytes, and disconnects. */
+async function disconnectMidDownload (port: number, path: string): Promise<void> {
+  const socket = connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+  await once(socket, 'data')
+  socket.destroy()
+  await sleep(100)
+}
+
 test('a client that disconnects mid-download is not a panic', async (t) => {
   let source: PassThrough | undefined
   const { built, port } = await serve(t, ({ app }) => {
@@ -109,12 +119,7 @@ test('a client that disconnects mid-download is not a panic', async (t) => {
       return reply.type('application/octet-stream').send(source)
     })
   })
-  const socket = connect(port, '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write('GET /download HTTP/1.1\r\nHost: x\r\n\r\n')
-  await once(socket, 'data')
-  socket.destroy()
-  await sleep(100)
+  await disconnectMidDownload(port, '/download')
   t.ok(source?.destroyed, 'Fastify destroyed the source')
   t.equal(await built.total(), 0)
   t.equal(built.panics().length, 0)
@@ -131,12 +136,7 @@ test('a client that disconnects mid web-stream download cancels the source, no p
       return reply.type('application/octet-stream').send(source)
     })
   })
-  const socket = connect(port, '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write('GET /web-download HTTP/1.1\r\nHost: x\r\n\r\n')
-  await once(socket, 'data')
-  socket.destroy()
-  await sleep(100)
+  await disconnectMidDownload(port, '/web-download')
   t.ok(cancelled, 'the source was cancelled through the watcher')
   t.equal(await built.total(), 0)
 })
