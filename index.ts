@@ -54,7 +54,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   }
   fastify.decorate('recovery', { run: createRun(recorder, fastify.log, () => net?.currentRequest()) })
 
-  if (counter !== undefined) {
+  if (metrics !== false && counter !== undefined) {
     // every route registered from now on gets its zero series when the server is ready (onRoute
     // sees the routes added after the plugin has loaded: `await app.register(...)` first)
     const routes = new Map<string, readonly [string, string]>()
@@ -66,14 +66,14 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
       routes.clear()
     })
     fastify.addHook('onClose', async () => counter.detach())
-  }
 
-  if (metrics !== false && metrics.endpoint !== false) {
-    const { registry } = metrics
-    fastify.get(metrics.endpoint, async (_request, reply) => {
-      reply.type(registry.contentType)
-      return registry.metrics()
-    })
+    const { endpoint, registry } = metrics
+    if (endpoint !== false) {
+      fastify.get(endpoint, async (_request, reply) => {
+        reply.type(registry.contentType)
+        return registry.metrics()
+      })
+    }
   }
 }
 

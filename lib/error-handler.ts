@@ -6,7 +6,7 @@ import { logPassThrough, type RequestLoggingDisabled } from './log'
 import type { Recorder } from './record'
 import { markRecovered } from './uncovered-routes'
 import {
-  breakResponse, clientGone, customPanicReply, passThroughReply, sendGuarded, type PanicReplyBuilder
+  breakResponse, clientGone, customPanicReply, passThroughReply, sendGuarded, type PanicReplyBuilder, type ReplyPlan
 } from './reply'
 
 // The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
@@ -30,7 +30,7 @@ export function buildErrorHandler ({ handler, handlerTimeout, panicReply, record
     if (statusCode !== PANIC_STATUS) {
       reply.code(statusCode)
       logPassThrough(value, statusCode, request, reply, requestLoggingDisabled)
-      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), panicReply(request), (failure) => {
+      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), () => panicReply(request), (failure) => {
         recorder.record({ value: failure, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
       })
       return
@@ -45,9 +45,10 @@ export function buildErrorHandler ({ handler, handlerTimeout, panicReply, record
 
     const info = recorder.record({ value, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
     if (clientGone(request, reply)) return
-    const fallback = panicReply(request)
+    const plan = panicReply(request)
+    const fallback = (): ReplyPlan => plan
     if (handler === undefined) {
-      sendGuarded(reply, fallback, fallback)
+      sendGuarded(reply, plan, fallback)
       return
     }
 
@@ -55,9 +56,9 @@ export function buildErrorHandler ({ handler, handlerTimeout, panicReply, record
       if (clientGone(request, reply) || reply.sent) return
       if ('failure' in outcome) {
         recorder.handlerFailed(info, outcome.failure, request.log, PANIC_STATUS)
-        sendGuarded(reply, fallback, fallback)
+        sendGuarded(reply, plan, fallback)
       } else {
-        sendGuarded(reply, outcome.custom === undefined ? fallback : customPanicReply(outcome.custom, request, panicReply), fallback)
+        sendGuarded(reply, outcome.custom === undefined ? plan : customPanicReply(outcome.custom, request, panicReply), fallback)
       }
     })
   }

@@ -21,7 +21,7 @@ export interface Settings {
   process: ProcessSettings | false
 }
 
-export const DEFAULTS = {
+const DEFAULTS = {
   message: 'Internal Server Error',
   closeConnection: 'auto',
   requestIdHeader: 'x-request-id',

@@ -140,7 +140,7 @@ export class ProcessNet implements Net {
     if (culprit !== undefined) {
       const plan = this.#parts.panicReply(culprit.request)
       plan.headers.connection = 'close'
-      sendGuarded(culprit.reply, plan, plan)
+      sendGuarded(culprit.reply, plan, () => plan)
     }
     this.#shutdown(registry)
   }

@@ -74,7 +74,7 @@ export function createRecorder ({ logLevel, stackBudget, counter }: RecorderPart
 }
 
 /** The route template of a request, `__not_found__` in the not-found handler. */
-export function routeOf (request: FastifyRequest): string {
+function routeOf (request: FastifyRequest): string {
   return request.is404 ? NOT_FOUND_ROUTE : request.routeOptions.url as string
 }
 

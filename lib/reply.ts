@@ -117,14 +117,15 @@ export function passThroughReply (value: object, statusCode: number, reply: Fast
  * Sends a reply the plugin built. Fastify routes a failure while sending an error reply (an onSend
  * hook that throws again) to the next error handler and finally to a fallback that puts the new
  * error's message in the body. Every one of those paths calls `reply.send`, so an own `send` on
- * this reply catches them and writes `fallback` straight to the socket instead.
+ * this reply catches them and writes the `fallback` plan straight to the socket instead (built only
+ * then: most replies never need it).
  */
-export function sendGuarded (reply: FastifyReply, plan: ReplyPlan, fallback: ReplyPlan, onDoubleFault?: (value: unknown) => void): void {
+export function sendGuarded (reply: FastifyReply, plan: ReplyPlan, fallback: () => ReplyPlan, onDoubleFault?: (value: unknown) => void): void {
   const send = reply.send
   const guard = function recoveryGuard (payload?: unknown): FastifyReply {
     if (reply.raw.writableEnded) return send.call(reply, payload) // a late send: Fastify's own "already sent" warning
     onDoubleFault?.(payload)
-    writeRaw(reply, fallback)
+    writeRaw(reply, fallback())
     return reply
   }
   reply.send = guard
