@@ -16,18 +16,22 @@ export function buildStreamWatch (onFailure: StreamFailure) {
       done(null, payload)
       return
     }
-    const failed = (error: unknown): void => {
-      if (reply.raw.headersSent) onFailure(error, request, reply)
-    }
     if (typeof (payload as { pipe?: unknown }).pipe === 'function') {
       // 'error', not finished(): a client that disconnects destroys the stream without an error
-      ;(payload as NodeJS.ReadableStream).once('error', failed)
+      ;(payload as NodeJS.ReadableStream).once('error', afterHeaders(onFailure, request, reply))
     } else if (payload instanceof ReadableStream) {
-      payload = watchWebStream(payload, failed)
+      payload = watchWebStream(payload, afterHeaders(onFailure, request, reply))
     } else if (payload instanceof Response && payload.body !== null) {
-      payload = new Response(watchWebStream(payload.body, failed), payload)
+      payload = new Response(watchWebStream(payload.body, afterHeaders(onFailure, request, reply)), payload)
     }
     done(null, payload)
+  }
+}
+
+// built only for stream payloads: an object payload such as a Buffer costs no closure
+function afterHeaders (onFailure: StreamFailure, request: FastifyRequest, reply: FastifyReply): (error: unknown) => void {
+  return (error) => {
+    if (reply.raw.headersSent) onFailure(error, request, reply)
   }
 }
 
