@@ -38,9 +38,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     requestLoggingDisabled: fastify.initialConfig.disableRequestLogging
   }))
   // a stream failing after the headers went out never reaches the error handler
-  fastify.addHook('onSend', buildStreamWatch((value, request, reply) => {
-    recorder.record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
-  }))
+  fastify.addHook('onSend', buildStreamWatch(recorder.brokenResponse))
   fastify.addHook('onError', buildUncoveredRouteWarning())
 
   // opt-in: only then does a request run inside an AsyncLocalStorage context

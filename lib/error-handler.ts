@@ -38,7 +38,7 @@ export function buildErrorHandler ({ handler, handlerTimeout, panicReply, record
 
     // The response already started (a stream failing mid-body, raw writes): nothing more is written.
     if (reply.raw.headersSent) {
-      recorder.record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
+      recorder.brokenResponse(value, request, reply)
       breakResponse(reply)
       return
     }

@@ -27,6 +27,8 @@ export interface PanicEvent {
 export interface Recorder {
   /** Logs and counts one panic; returns what the custom handler is given. */
   record (event: PanicEvent): PanicInfo
+  /** A response that broke after its headers went out (a failing stream, raw writes): source "response". */
+  brokenResponse (value: unknown, request: FastifyRequest, reply: FastifyReply): void
   /** The second line of a panic whose custom handler failed. */
   handlerFailed (info: PanicInfo, failure: unknown, log: FastifyBaseLogger, statusCode: number): void
 }
@@ -38,7 +40,11 @@ export interface RecorderParts {
 }
 
 export function createRecorder ({ logLevel, stackBudget, counter }: RecorderParts): Recorder {
-  return { record, handlerFailed }
+  return { record, brokenResponse, handlerFailed }
+
+  function brokenResponse (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
+  }
 
   function record ({ value, source, log, request, reply, statusCode, task, level = logLevel }: PanicEvent): PanicInfo {
     const { error, type, message } = normalize(value)
