@@ -1,24 +1,21 @@
+import { dataOf } from './safe-read'
+
 // Contract §2: a throwable is classified by the HTTP status it carries.
 // 400–499: client error; 501–599: deliberate service error; anything else is a panic (500).
-// Only the throwable counts: a status set with reply.code() before the throw is ignored, so a
-// bug after `reply.code(400)` can never leak its message in a 4xx body.
+// Only the throwable counts: a status set with reply.code() before the throw is ignored, so a bug
+// after `reply.code(400)` can never leak its message in a 4xx body. `statusCode` and `status` are
+// read as data (own or inherited); an accessor is never run, so a value whose status is a getter
+// is a panic.
 
 export const PANIC_STATUS = 500
 
 /** The status a thrown value resolves to; `PANIC_STATUS` means it is a panic. Never throws. */
 export function statusOf (value: unknown): number {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
-    return PANIC_STATUS
-  }
-  try {
-    const { statusCode } = value as { statusCode?: unknown }
-    if (isErrorStatus(statusCode)) return statusCode
-    const { status } = value as { status?: unknown }
-    if (isErrorStatus(status)) return status
-  } catch {
-    // a getter or a Proxy trap threw: nothing about this value can be trusted
-  }
-  return PANIC_STATUS
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return PANIC_STATUS
+  const statusCode = dataOf(value, 'statusCode')
+  if (isErrorStatus(statusCode)) return statusCode
+  const status = dataOf(value, 'status')
+  return isErrorStatus(status) ? status : PANIC_STATUS
 }
 
 function isErrorStatus (code: unknown): code is number {

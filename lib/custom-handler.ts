@@ -1,8 +1,9 @@
-import { validateHeaderName, validateHeaderValue } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicHandler, PanicInfo } from '../types/index'
-import { describe, readProperty, typeOf } from './bound'
+import { describe, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
+import { FRAMING_HEADERS, isSendable } from './headers'
+import { typeOf } from './safe-read'
 
 // Contract §4: the custom handler may answer the panic. Whatever it does — throw, reject, answer
 // nonsense, never settle — the outcome is either a checked reply or a failure; never an exception.
@@ -17,12 +18,16 @@ export interface CustomReply {
 
 export type HandlerOutcome = { custom: CustomReply | undefined } | { failure: unknown }
 
+// descriptions in the plugin's own errors: no secret of the handler's answer in a line
+const NO_SECRETS: CopyRules = { secrets: new Set() }
+
 export function askHandler (
   handler: PanicHandler,
   info: PanicInfo,
   request: FastifyRequest,
   reply: FastifyReply,
-  timeoutMs: number
+  timeoutMs: number,
+  rules: CopyRules = NO_SECRETS
 ): Promise<HandlerOutcome> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ failure: new FST_RECOVERY_HANDLER_TIMEOUT(timeoutMs) }), timeoutMs)
@@ -32,24 +37,30 @@ export function askHandler (
     }
     try {
       // Promise.resolve turns a thenable whose `then` getter throws into a rejection
-      Promise.resolve(handler(info, request, reply)).then((answer) => settle(check(answer)), (failure) => settle({ failure }))
+      Promise.resolve(handler(info, request, reply)).then((answer) => settle(check(answer, rules)), (failure) => settle({ failure }))
     } catch (failure) {
       settle({ failure })
     }
   })
 }
 
-function check (answer: unknown): HandlerOutcome {
+// The answer is the application's own object: its fields are read once each, and a field that
+// cannot be read is a failure of the handler, never a reply.
+function check (answer: unknown, rules: CopyRules): HandlerOutcome {
   if (answer === undefined || answer === null) return { custom: undefined }
   if (typeof answer !== 'object') return invalid(`a ${typeOf(answer)} instead of an object`)
-  const statusCode = readProperty(answer, 'statusCode') ?? 500
-  if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
-    return invalid(`statusCode ${describe(statusCode)}, which is not an integer in 400-599`)
+  let statusCode: unknown, headers: unknown, body: unknown
+  try {
+    ({ statusCode = 500, headers, body } = answer as Record<string, unknown>)
+  } catch (failure) {
+    return { failure }
   }
-  const headers = checkHeaders(readProperty(answer, 'headers'))
-  if (typeof headers === 'string') return invalid(headers)
-  const custom: CustomReply = { statusCode, headers }
-  const body = readProperty(answer, 'body')
+  if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
+    return invalid(`statusCode ${describe(statusCode, rules)}, which is not an integer in 400-599`)
+  }
+  const checked = checkHeaders(headers, rules)
+  if (typeof checked === 'string') return invalid(checked)
+  const custom: CustomReply = { statusCode, headers: checked }
   if (typeof body === 'string') {
     custom.body = body
     custom.contentType = 'text/plain; charset=utf-8'
@@ -60,10 +71,10 @@ function check (answer: unknown): HandlerOutcome {
     let json: string | undefined
     try {
       json = JSON.stringify(body)
-    } catch (error) {
-      return { failure: error }
+    } catch (failure) {
+      return { failure }
     }
-    if (json === undefined) return invalid(`a body that is not JSON: ${describe(body)}`)
+    if (typeof json !== 'string') return invalid(`a body that is not JSON: ${describe(body, rules)}`)
     custom.body = json
     custom.contentType = 'application/json; charset=utf-8'
   }
@@ -71,19 +82,23 @@ function check (answer: unknown): HandlerOutcome {
 }
 
 /** The headers lower-cased, or why they cannot be sent. */
-function checkHeaders (headers: unknown): Record<string, string> | string {
+function checkHeaders (headers: unknown, rules: CopyRules): Record<string, string> | string {
   const checked: Record<string, string> = Object.create(null)
   if (headers === undefined) return checked
-  if (headers === null || typeof headers !== 'object') return `headers ${describe(headers)}, not an object`
+  if (headers === null || typeof headers !== 'object') return `headers ${describe(headers, rules)}, not an object`
+  let entries: Array<[string, unknown]>
   try {
-    for (const [name, value] of Object.entries(headers)) {
-      if (typeof value !== 'string') return `header "${name}" with a ${typeOf(value)} value`
-      validateHeaderName(name)
-      validateHeaderValue(name, value)
-      checked[name.toLowerCase()] = value
-    }
-  } catch (error) {
-    return `headers that cannot be sent: ${(error as Error).message}`
+    entries = Object.entries(headers)
+  } catch {
+    return 'headers that cannot be read'
+  }
+  for (const [name, value] of entries) {
+    const lower = name.toLowerCase()
+    // the plugin decides the framing and the connection: a handler's would contradict them
+    if (FRAMING_HEADERS.has(lower)) return `header "${lower}", which only the plugin may set`
+    if (typeof value !== 'string') return `header "${lower}" with a ${typeOf(value)} value`
+    if (!isSendable(name, value)) return `headers that cannot be sent: header ${JSON.stringify(name)}`
+    checked[lower] = value
   }
   return checked
 }

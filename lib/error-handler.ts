@@ -1,13 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { PanicHandler } from '../types/index'
+import type { PanicHandler, PanicInfo } from '../types/index'
+import type { CopyRules } from './bounded-copy'
 import { PANIC_STATUS, statusOf } from './classify'
-import { askHandler } from './custom-handler'
-import { logPassThrough, type RequestLoggingDisabled } from './log'
-import type { Recorder } from './record'
-import { markRecovered } from './uncovered-routes'
-import {
-  breakResponse, clientGone, customPanicReply, passThroughReply, sendGuarded, type PanicReplyBuilder, type ReplyPlan
-} from './reply'
+import { askHandler, type HandlerOutcome } from './custom-handler'
+import { FST_RECOVERY_HANDLER_SENT } from './errors'
+import type { Shield } from './last-resort'
+import { logPassThrough, type FastifyErrorLine } from './log'
+import { customPanicReply, type PanicReplyBuilder } from './panic-reply'
+import { passThroughReply } from './pass-through'
+import type { Incident, Recorder } from './record'
+import { requestIdOf } from './request-facts'
+import { breakResponse, guard, hasAnswered, refusedSend, responseState, sendPlan, type RawPlan } from './send'
 
 // The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
 // Fastify calls it once per reply at most (error handlers are a chain that only moves down), so
@@ -18,48 +21,80 @@ export interface ErrorHandlerParts {
   handlerTimeout: number
   panicReply: PanicReplyBuilder
   recorder: Recorder
-  requestLoggingDisabled: RequestLoggingDisabled
+  shield: Shield
+  rules: CopyRules
+  /** Fastify's own line for an error its default handler answers. */
+  fastifyErrorLine: FastifyErrorLine
 }
 
-export function buildErrorHandler ({ handler, handlerTimeout, panicReply, recorder, requestLoggingDisabled }: ErrorHandlerParts) {
-  return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    markRecovered(request)
-    const statusCode = statusOf(value)
+export function buildErrorHandler (parts: ErrorHandlerParts) {
+  const { handler, handlerTimeout, panicReply, recorder, shield, rules, fastifyErrorLine } = parts
 
-    // Client and service errors keep their status; a failure while sending them is a panic.
+  return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    const incident: Incident = { value, source: 'request', request, reply }
+    shield(incident, () => recover(incident, request, reply))
+  }
+
+  function recover (incident: Incident, request: FastifyRequest, reply: FastifyReply): void {
+    const { value } = incident
+    const statusCode = statusOf(value)
+    // Client and service errors keep their status and Fastify's reply; a failure while sending them is a panic.
     if (statusCode !== PANIC_STATUS) {
-      reply.code(statusCode)
-      logPassThrough(value, statusCode, request, reply, requestLoggingDisabled)
-      sendGuarded(reply, passThroughReply(value as object, statusCode, reply), () => panicReply(request), (failure) => {
-        recorder.record({ value: failure, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
-      })
+      passThrough(incident, statusCode, request, reply)
       return
     }
 
-    // The response already started (a stream failing mid-body, raw writes): nothing more is written.
-    if (reply.raw.headersSent) {
-      recorder.brokenResponse(value, request, reply)
+    // The response already started (raw writes, then a throw): nothing more is written.
+    const state = responseState(request, reply)
+    if (state === 'started') {
+      incident.source = 'response'
+      incident.statusCode = reply.statusCode
+      recorder.record(incident)
       breakResponse(reply)
       return
     }
 
-    const info = recorder.record({ value, source: 'request', log: request.log, request, reply, statusCode: PANIC_STATUS })
-    if (clientGone(request, reply)) return
-    const plan = panicReply(request)
-    const fallback = (): ReplyPlan => plan
+    incident.statusCode = PANIC_STATUS
+    const info = recorder.record(incident)
+    if (state === 'gone') return
+    const plan = panicReply(request, info.requestId as string)
+    // in place before the custom handler runs: it cannot send the failure itself either
+    guard(reply, { value, fallback: () => plan })
     if (handler === undefined) {
-      sendGuarded(reply, plan, fallback)
+      sendPlan(reply, plan)
       return
     }
+    askHandler(handler, info, request, reply, handlerTimeout, rules).then((outcome) => {
+      shield(incident, () => answer(outcome, info, plan, request, reply))
+    })
+  }
 
-    askHandler(handler, info, request, reply, handlerTimeout).then((outcome) => {
-      if (clientGone(request, reply) || reply.sent) return
-      if ('failure' in outcome) {
-        recorder.handlerFailed(info, outcome.failure, request.log, PANIC_STATUS)
-        sendGuarded(reply, plan, fallback)
-      } else {
-        sendGuarded(reply, outcome.custom === undefined ? plan : customPanicReply(outcome.custom, request, panicReply), fallback)
+  function answer (outcome: HandlerOutcome, info: PanicInfo, plan: RawPlan, request: FastifyRequest, reply: FastifyReply): void {
+    if (refusedSend(reply)) {
+      recorder.handlerFailed(info, new FST_RECOVERY_HANDLER_SENT(), request)
+      return
+    }
+    if (hasAnswered(reply) || responseState(request, reply) !== 'open') return
+    if ('failure' in outcome) {
+      recorder.handlerFailed(info, outcome.failure, request)
+      sendPlan(reply, plan)
+    } else {
+      sendPlan(reply, outcome.custom === undefined ? plan : customPanicReply(outcome.custom, request, info.requestId as string, panicReply))
+    }
+  }
+
+  // Fastify's default handler sets the error's headers and status, writes its line, then sends.
+  function passThrough (incident: Incident, statusCode: number, request: FastifyRequest, reply: FastifyReply): void {
+    const plan = passThroughReply(incident.value as object, statusCode, reply)
+    reply.code(statusCode)
+    logPassThrough(fastifyErrorLine, incident.value, request, reply)
+    guard(reply, {
+      fallback: () => panicReply(request, requestIdOf(request)),
+      onDoubleFault: (failure) => {
+        const panic: Incident = { value: failure, source: 'request', request, reply, statusCode: PANIC_STATUS }
+        shield(panic, () => { recorder.record(panic) })
       }
     })
+    sendPlan(reply, plan)
   }
 }

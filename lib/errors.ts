@@ -22,9 +22,9 @@ export const FST_RECOVERY_ALREADY_REGISTERED = createError(
   'fastify-recovery is already registered in this scope or a parent scope'
 )
 
-export const FST_RECOVERY_METRIC_CONFLICT = createError<[string, string]>(
+export const FST_RECOVERY_METRIC_CONFLICT = createError<[string, string, string]>(
   'FST_RECOVERY_METRIC_CONFLICT',
-  'fastify-recovery: the registry already holds a metric "%s" that is not a counter with labels method, route, source (%s)',
+  'fastify-recovery: the registry already holds a metric "%s" that is not a counter with labels %s (%s)',
   500,
   TypeError
 )
@@ -47,4 +47,14 @@ export const FST_RECOVERY_HANDLER_TIMEOUT = createError<[number]>(
 export const FST_RECOVERY_HANDLER_INVALID_REPLY = createError<[string]>(
   'FST_RECOVERY_HANDLER_INVALID_REPLY',
   'The panic handler returned an invalid reply: %s'
+)
+
+export const FST_RECOVERY_UNSUPPORTED_FASTIFY = createError<[string]>(
+  'FST_RECOVERY_UNSUPPORTED_FASTIFY',
+  'fastify-recovery needs Fastify 5.12 or later (it listens to Fastify\'s LogController); this is Fastify %s'
+)
+
+export const FST_RECOVERY_HANDLER_SENT = createError(
+  'FST_RECOVERY_HANDLER_SENT',
+  'The panic handler sent the failure itself with reply.send; the default reply was sent instead'
 )

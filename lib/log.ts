@@ -1,36 +1,29 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { SerializedError } from './serialize-error'
+import type { PanicInfo } from '../types/index'
 
 // Contract §6: one line per panic through the request's logger, so it carries the reqId binding.
+// The line's `panic` field is derived from PanicInfo: a field added there and named here is logged.
 
 export const PANIC_MESSAGE = 'panic recovered'
 export const HANDLER_FAILED_MESSAGE = 'recovery handler failed'
+export const RECOVERY_FAILED_MESSAGE = 'recovery failed'
 
-/** The `panic` field of a line. */
-export interface PanicFields {
-  source: string
-  method: string
-  route: string
+// `error`/`value` are the line's `err`; `requestId` is the logger's own reqId binding
+const LINE_FIELDS = ['source', 'method', 'route', 'latencyMs', 'fingerprint', 'task'] as const satisfies ReadonlyArray<keyof PanicInfo>
+
+/** What the line tells beside PanicInfo: the status the client gets or got, and a left-out stack. */
+export interface LineFacts {
   statusCode?: number
-  latencyMs?: number
-  fingerprint: string
-  task?: string
-  stackSuppressed?: true
+  stackSuppressed?: boolean
 }
 
-// The logger's own `err` serializer (pino's, in Fastify) would serialize the already bounded
-// `err` again: it reads `constructor.name` for `type` and always writes a `stack`, even an empty
-// one. Handing it an object without a string `message` makes it pass the value through, and the
-// logger's JSON encoder writes what `toJSON` returns.
-class PreSerializedError {
-  readonly #value: SerializedError
-  constructor (value: SerializedError) {
-    this.#value = value
-  }
-
-  toJSON (): SerializedError {
-    return this.#value
-  }
+/** The line's `panic` field. */
+export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed }: LineFacts = {}): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  for (const key of LINE_FIELDS) if (info[key] !== undefined) fields[key] = info[key]
+  if (statusCode !== undefined) fields.statusCode = statusCode
+  if (stackSuppressed === true) fields.stackSuppressed = true
+  return fields
 }
 
 /** Whether a line at `level` would be written (loggers without `isLevelEnabled` are asked to write). */
@@ -44,10 +37,10 @@ export function isLevelEnabled (log: FastifyBaseLogger, level: string): boolean 
 }
 
 /** Writes one line; a logger that throws (a failing destination, a hostile hook) loses the line, never the reply. */
-export function writeLine (log: FastifyBaseLogger, level: string, err: SerializedError, panic: PanicFields, message: string): void {
+export function writeLine (log: FastifyBaseLogger, level: string, err: Error, panic: Record<string, unknown>, message: string): void {
   const write = (log as unknown as Record<string, (object: object, message: string) => void>)[level]
   try {
-    write.call(log, { err: new PreSerializedError(err), panic }, message)
+    write.call(log, { err, panic }, message)
   } catch {
     try {
       write.call(log, { panic }, message)
@@ -57,24 +50,14 @@ export function writeLine (log: FastifyBaseLogger, level: string, err: Serialize
   }
 }
 
-/** Fastify's `disableRequestLogging` setting (`initialConfig`): `true`, or a function of the request. */
-export type RequestLoggingDisabled = boolean | ((request: FastifyRequest) => boolean) | undefined
+/** Fastify's own line for an error its default handler answers (4xx at info, 5xx at error), as it writes it. */
+export type FastifyErrorLine = (error: unknown, request: FastifyRequest, reply: FastifyReply) => void
 
-/**
- * Client and service errors are not panics, but Fastify's default error handler logs them (4xx at
- * `info`, 5xx at `error`, skipped when request logging is disabled); the plugin keeps those lines.
- * Call it after the reply's status is set: the `res` field shows it.
- */
-export function logPassThrough (value: unknown, statusCode: number, request: FastifyRequest, reply: FastifyReply, disabled: RequestLoggingDisabled): void {
+/** Client and service errors are not panics: they keep the line Fastify's default handler writes for them. */
+export function logPassThrough (fastifyLine: FastifyErrorLine, value: unknown, request: FastifyRequest, reply: FastifyReply): void {
   try {
-    if (disabled === true || (typeof disabled === 'function' && disabled(request))) return
-    const message = (value as { message?: string }).message
-    if (statusCode >= 500) {
-      reply.log.error({ req: request, res: reply, err: value }, message)
-    } else {
-      reply.log.info({ res: reply, err: value }, message)
-    }
+    fastifyLine(value, request, reply)
   } catch {
-    // a hostile error object or a failing logger: the reply still goes out
+    // a hostile error object that the logger's serializer trips on: the reply still goes out
   }
 }

@@ -1,94 +1,97 @@
+import type { FastifyInstance } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
+import type { PanicInfo } from '../types/index'
 import { FST_RECOVERY_METRIC_CONFLICT } from './errors'
 
-// Contract §7: one counter, `fastify_panics_total{method, route, source}`, found or created in the
-// registry so several Fastify instances (or registrations) in one process share it.
+// Contract §7: what is counted. One counter, `fastify_panics_total{method, route, source}`, found or
+// created in the registry so several Fastify instances (or registrations) in one process share it.
+// Its labels are fields of PanicInfo, named once here: a label added to LABEL_NAMES is counted,
+// zero-initialised and checked against an existing counter.
 
 export const DEFAULT_METRIC_NAME = 'fastify_panics_total'
-/** The `route` label of panics in the not-found handler. */
-export const NOT_FOUND_ROUTE = '__not_found__'
 
-const LABELS = ['method', 'route', 'source'] as const
+export const LABEL_NAMES = ['method', 'route', 'source'] as const satisfies ReadonlyArray<keyof PanicInfo>
+/** One series: `''` for what is not known (no request). */
+export type PanicLabels = { [label in typeof LABEL_NAMES[number]]: string }
+
 const HELP = 'Panics recovered by fastify-recovery: failures that reached the client as a generic 500, or broke a response, a background task or the process'
-// On a counter created here: the pending counts of every PanicCounter sharing it (global, so
-// that two copies of this module share them too).
-const kPending = Symbol.for('fastify-recovery.pending-counts')
 
-type PromCounter = Counter<typeof LABELS[number]> & { [kPending]?: Set<PanicCounter> }
+export interface MetricsSettings {
+  name: string
+  registry: Registry
+  endpoint: string | false
+}
 
-/**
- * Counts panics. prom-client's `inc` hashes its labels into a new string on every call; in a panic
- * storm that costs more than the rest of the count. Here a panic is three Map lookups on strings
- * V8 has already hashed (the method, the route template and the source are the same strings each
- * time), and the counts reach prom-client in its `collect()`, which runs before every read: a
- * scrape, `get()`, an aggregation. What Prometheus reads is exact.
- */
 export class PanicCounter {
-  readonly #counter: PromCounter
-  readonly #pending = new Map<string, Map<string, Map<string, number>>>()
+  readonly #registry: Registry
+  readonly #name: string
+  #counter: Counter<typeof LABEL_NAMES[number]>
 
   constructor (registry: Registry, name: string) {
-    this.#counter = promCounter(registry, name)
-    const shared = this.#counter[kPending]
-    if (shared !== undefined) shared.add(this)
+    this.#registry = registry
+    this.#name = name
+    this.#counter = counterIn(registry, name)
   }
 
-  inc (method: string, route: string, source: string): void {
-    if (this.#counter[kPending] === undefined) {
-      // a counter this module did not create: it has no collect() to flush into it
-      this.#counter.inc({ method, route, source })
-      return
-    }
-    let byRoute = this.#pending.get(method)
-    if (byRoute === undefined) this.#pending.set(method, byRoute = new Map())
-    let bySource = byRoute.get(route)
-    if (bySource === undefined) byRoute.set(route, bySource = new Map())
-    bySource.set(source, (bySource.get(source) ?? 0) + 1)
+  /** One panic. prom-client keeps the labels object it is given: a fresh one holding only the labels. */
+  inc (panic: PanicLabels): void {
+    this.#counter.inc(labelsOf(panic))
   }
 
-  /** Creates the series `{method, route, source="request"}` at 0, so alerts see them before the first panic. */
-  zero (method: string, route: string): void {
-    this.#counter.inc({ method, route, source: 'request' }, 0)
+  /** The series `{...labels, source="request"}` at 0, so alerts see a route before its first panic. */
+  zero (labels: Omit<PanicLabels, 'source'>): void {
+    this.#counter.inc(labelsOf({ ...labels, source: 'request' }), 0)
   }
 
-  /** Moves the pending counts into the prom-client counter. */
-  flush (): void {
-    for (const [method, byRoute] of this.#pending) {
-      for (const [route, bySource] of byRoute) {
-        for (const [source, count] of bySource) {
-          if (count !== 0) this.#counter.inc({ method, route, source }, count)
-          bySource.set(source, 0)
-        }
-      }
-    }
-  }
-
-  /** Stops sharing the counter (the instance closed); its last counts are kept. */
-  detach (): void {
-    this.flush()
-    this.#counter[kPending]?.delete(this)
+  /**
+   * Puts the counter back into its registry if something cleared it after the plugin registered
+   * (fastify-metrics' `clearRegisterOnInit`); its counts survive, a registry only lists metrics.
+   */
+  ensureRegistered (): void {
+    const current = this.#registry.getSingleMetric(this.#name)
+    if (current === this.#counter) return
+    if (current === undefined) this.#registry.registerMetric(this.#counter)
+    else this.#counter = counterIn(this.#registry, this.#name)
   }
 }
 
-function promCounter (registry: Registry, name: string): PromCounter {
-  const existing = registry.getSingleMetric(name) as (PromCounter & { type: string, labelNames: readonly string[] }) | undefined
+function labelsOf (panic: PanicLabels): PanicLabels {
+  return { method: panic.method, route: panic.route, source: panic.source }
+}
+
+function counterIn (registry: Registry, name: string): Counter<typeof LABEL_NAMES[number]> {
+  const existing = registry.getSingleMetric(name) as (Counter<typeof LABEL_NAMES[number]> & { type: string, labelNames: readonly string[] }) | undefined
   if (existing === undefined) {
-    const pending = new Set<PanicCounter>()
-    const counter: PromCounter = new Counter({
-      name,
-      help: HELP,
-      labelNames: LABELS,
-      registers: [registry],
-      collect () {
-        for (const source of pending) source.flush()
-      }
-    })
-    counter[kPending] = pending
-    return counter
+    return new Counter({ name, help: HELP, labelNames: LABEL_NAMES, registers: [registry] })
   }
   const labels = [...existing.labelNames].sort().join(',')
-  if (existing.type !== 'counter' || labels !== LABELS.join(',')) {
-    throw new FST_RECOVERY_METRIC_CONFLICT(name, `${existing.type} with labels ${labels || 'none'}`)
+  if (existing.type !== 'counter' || labels !== [...LABEL_NAMES].sort().join(',')) {
+    throw new FST_RECOVERY_METRIC_CONFLICT(name, LABEL_NAMES.join(', '), `${existing.type} with labels ${labels || 'none'}`)
   }
   return existing
+}
+
+/**
+ * Wires the counter into Fastify: every route registered from now on gets its zero series when the
+ * server is ready (onRoute sees the routes added after the plugin has loaded: `await
+ * app.register(...)` first), and `endpoint` serves the registry.
+ */
+export function mountMetrics (fastify: FastifyInstance, { name, registry, endpoint }: MetricsSettings): PanicCounter {
+  const counter = new PanicCounter(registry, name)
+  const routes = new Map<string, Omit<PanicLabels, 'source'>>()
+  fastify.addHook('onRoute', ({ method, url }) => {
+    for (const verb of [method].flat()) routes.set(`${verb} ${url}`, { method: verb, route: url })
+  })
+  fastify.addHook('onReady', async () => {
+    counter.ensureRegistered()
+    for (const labels of routes.values()) counter.zero(labels)
+    routes.clear()
+  })
+  if (endpoint !== false) {
+    fastify.get(endpoint, async (_request, reply) => {
+      reply.type(registry.contentType)
+      return registry.metrics()
+    })
+  }
+  return counter
 }

@@ -2,9 +2,9 @@ import { validateHeaderName } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { register as globalRegistry, type Registry } from 'prom-client'
 import type { FastifyRecoveryOptions, PanicHandler } from '../types/index'
-import { describe } from './bound'
+import { describe, secretKeys, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
-import { DEFAULT_METRIC_NAME } from './metrics'
+import { DEFAULT_METRIC_NAME, type MetricsSettings } from './metrics'
 import type { ProcessSettings } from './process'
 
 // Options are defaulted and checked once, at registration: a bad one is a TypeError naming it.
@@ -17,8 +17,10 @@ export interface Settings {
   handler: PanicHandler | undefined
   handlerTimeout: number
   stackDedupe: { max: number, windowMs: number } | false
-  metrics: { name: string, registry: Registry, endpoint: string | false } | false
+  metrics: MetricsSettings | false
   process: ProcessSettings | false
+  /** How thrown values are copied into lines and descriptions: the credential keys, `redact` included. */
+  rules: CopyRules
 }
 
 const DEFAULTS = {
@@ -31,7 +33,12 @@ const DEFAULTS = {
   process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 }
 } as const
 
-const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process'])
+const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact'])
+// key names are compared case-insensitively; a list is for names, not a data set
+const MAX_REDACT = 1000
+const MAX_KEY = 128
+// options are described in errors with no key hidden: they are the application's own
+const DESCRIBE_ALL: CopyRules = { secrets: new Set() }
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 // setTimeout's limit: a longer delay fires at once
@@ -51,7 +58,8 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handlerTimeout = DEFAULTS.handlerTimeout,
     stackDedupe = DEFAULTS.stackDedupe,
     metrics = {},
-    process = false
+    process = false,
+    redact = []
   } = opts
 
   if (typeof message !== 'string') fail('message', 'a string', message)
@@ -72,8 +80,18 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handlerTimeout,
     stackDedupe: resolveStackDedupe(stackDedupe),
     metrics: resolveMetrics(metrics),
-    process: resolveProcess(process)
+    process: resolveProcess(process),
+    rules: { secrets: secretKeys(resolveRedact(redact)) }
   }
+}
+
+function resolveRedact (redact: unknown): string[] {
+  const expected = `an array of at most ${MAX_REDACT} key names (non-empty strings of at most ${MAX_KEY} characters)`
+  if (!Array.isArray(redact) || redact.length > MAX_REDACT) fail('redact', expected, redact)
+  for (const name of redact) {
+    if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_KEY) fail('redact', expected, name)
+  }
+  return redact
 }
 
 function resolveStackDedupe (stackDedupe: unknown): Settings['stackDedupe'] {
@@ -113,7 +131,7 @@ function resolveProcess (value: unknown): Settings['process'] {
 }
 
 function fail (option: string, expected: string, value: unknown): never {
-  throw new FST_RECOVERY_INVALID_OPTION(option, expected, describe(value))
+  throw new FST_RECOVERY_INVALID_OPTION(option, expected, describe(value, DESCRIBE_ALL))
 }
 
 function isPositive (value: unknown, max: number): value is number {

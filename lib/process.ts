@@ -1,13 +1,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Recorder } from './record'
-import { clientGone, sendGuarded, type PanicReplyBuilder } from './reply'
+import type { Shield } from './last-resort'
+import type { PanicReplyBuilder } from './panic-reply'
+import type { Incident, Recorder } from './record'
+import { requestIdOf } from './request-facts'
+import { dataOf } from './safe-read'
+import { isSwallowed } from './thrown-promise'
+import { guard, isHttp2, responseState, sendPlan } from './send'
 
 // Contract §9, the process-level safety net (opt-in): unhandled rejections and uncaught exceptions
 // are attributed to the request whose async context raised them, logged, counted with
 // source="process", and either survived ('log') or turned into a graceful exit ('exit'): the
 // culprit gets the generic 500, the server stops accepting, in-flight requests finish (up to
 // shutdownTimeout), logs are flushed, exit code 1. A second fatal error during that exits at once.
+// The net never turns a failure into success: the error a failed start-up rejects with (a listen
+// error such as EADDRINUSE while the server is not listening) is always an 'exit', so an unawaited
+// `listen()` that fails still ends the process with code 1.
 
 export interface ProcessSettings {
   unhandledRejection: 'log' | 'exit'
@@ -19,21 +27,15 @@ type Failure = 'unhandledRejection' | 'uncaughtException'
 
 /** What the net needs of `process`; tests pass their own. */
 export interface ProcessHost {
-  on (event: Failure, listener: (value: unknown) => void): unknown
-  removeListener (event: Failure, listener: (value: unknown) => void): unknown
+  on (event: Failure, listener: (value: unknown, promise?: unknown) => void): unknown
+  removeListener (event: Failure, listener: (value: unknown, promise?: unknown) => void): unknown
   exit (code: number): void
 }
 
-/** One Fastify instance's net; the registry below dispatches each failure to one of them. */
-interface Net {
-  owns (): boolean
-  handle (failure: Failure, value: unknown): void
-  close (): Promise<void>
-}
-
-interface Registry {
-  nets: Set<Net>
-  onRejection: (value: unknown) => void
+/** The nets of one process, kept on the host: each failure goes to one of them. */
+interface ProcessNets {
+  nets: Set<ProcessNet>
+  onRejection: (value: unknown, promise?: unknown) => void
   onException: (value: unknown) => void
   /** Set by the first 'exit': from then on another fatal failure exits at once, whichever instance it belongs to. */
   shuttingDown: boolean
@@ -41,8 +43,8 @@ interface Registry {
 
 // Kept on the host under a global symbol: one pair of listeners per process, however many
 // instances (or copies of this module) opt in, so no failure is handled twice.
-const kRegistry = Symbol.for('fastify-recovery.process-nets')
-type HostWithRegistry = ProcessHost & { [kRegistry]?: Registry }
+const kNets = Symbol.for('fastify-recovery.process-nets')
+type HostWithNets = ProcessHost & { [kNets]?: ProcessNets }
 
 interface RequestContext { request: FastifyRequest, reply: FastifyReply }
 
@@ -50,12 +52,13 @@ export interface ProcessNetParts {
   fastify: FastifyInstance
   settings: ProcessSettings
   recorder: Recorder
+  shield: Shield
   /** The generic 500 for a culprit request. */
   panicReply: PanicReplyBuilder
   host?: ProcessHost
 }
 
-export class ProcessNet implements Net {
+export class ProcessNet {
   readonly #storage = new AsyncLocalStorage<RequestContext>()
   readonly #parts: Required<ProcessNetParts>
 
@@ -74,12 +77,14 @@ export class ProcessNet implements Net {
   }
 
   attach (): void {
-    const host = this.#parts.host as HostWithRegistry
-    let registry = host[kRegistry]
+    const host = this.#parts.host as HostWithNets
+    let registry = host[kNets]
     if (registry === undefined) {
-      const nets = new Set<Net>()
-      const dispatch = (failure: Failure) => (value: unknown): void => {
-        let chosen: Net | undefined
+      const nets = new Set<ProcessNet>()
+      const dispatch = (failure: Failure) => (value: unknown, promise?: unknown): void => {
+        // a thrown Promise's own rejection: its panic was recorded when it was thrown
+        if (isSwallowed(promise)) return
+        let chosen: ProcessNet | undefined
         for (const net of nets) {
           if (net.owns()) { chosen = net; break }
           chosen ??= net // the oldest, for failures outside any request
@@ -87,7 +92,7 @@ export class ProcessNet implements Net {
         chosen?.handle(failure, value)
       }
       registry = { nets, onRejection: dispatch('unhandledRejection'), onException: dispatch('uncaughtException'), shuttingDown: false }
-      host[kRegistry] = registry
+      host[kNets] = registry
       host.on('unhandledRejection', registry.onRejection)
       host.on('uncaughtException', registry.onException)
     }
@@ -96,14 +101,14 @@ export class ProcessNet implements Net {
 
   /** onClose: the listeners go with the last instance. During a shutdown they stay, so a second fatal error still exits at once. */
   detach (): void {
-    const host = this.#parts.host as HostWithRegistry
-    const registry = host[kRegistry]
+    const host = this.#parts.host as HostWithNets
+    const registry = host[kNets]
     if (registry === undefined || registry.shuttingDown) return
     registry.nets.delete(this)
     if (registry.nets.size === 0) {
       host.removeListener('unhandledRejection', registry.onRejection)
       host.removeListener('uncaughtException', registry.onException)
-      delete host[kRegistry]
+      delete host[kNets]
     }
   }
 
@@ -116,21 +121,23 @@ export class ProcessNet implements Net {
   }
 
   handle (failure: Failure, value: unknown): void {
-    const { fastify, settings, recorder, host } = this.#parts
-    const registry = (host as HostWithRegistry)[kRegistry] as Registry
+    const { settings, recorder, shield, host } = this.#parts
+    const registry = (host as HostWithNets)[kNets] as ProcessNets
     const fatal = failure === 'uncaughtException'
-    const exit = (fatal ? settings.uncaughtException : settings.unhandledRejection) === 'exit'
+    const exit = this.#isStartupFailure(value) || (fatal ? settings.uncaughtException : settings.unhandledRejection) === 'exit'
     const context = this.#storage.getStore()
     const culprit = exit && !registry.shuttingDown && context !== undefined && unanswered(context) ? context : undefined
-    recorder.record({
+    const incident: Incident = {
       value,
       source: 'process',
-      log: context?.request.log ?? fastify.log,
       request: context?.request,
       reply: context?.reply,
       statusCode: culprit === undefined ? undefined : 500,
-      level: fatal ? 'fatal' : undefined
-    })
+      level: fatal ? 'fatal' : undefined,
+      // the net answers the culprit only: any other request goes on
+      respond: culprit !== undefined
+    }
+    shield(incident, () => { recorder.record(incident) })
     if (!exit) return
     if (registry.shuttingDown) {
       host.exit(1)
@@ -138,16 +145,27 @@ export class ProcessNet implements Net {
     }
     registry.shuttingDown = true
     if (culprit !== undefined) {
-      const plan = this.#parts.panicReply(culprit.request)
-      plan.headers.connection = 'close'
-      sendGuarded(culprit.reply, plan, () => plan)
+      shield(incident, () => {
+        const { request, reply } = culprit
+        const plan = this.#parts.panicReply(request, requestIdOf(request))
+        if (!isHttp2(request)) plan.headers.connection = 'close'
+        guard(reply, { fallback: () => plan })
+        sendPlan(reply, plan)
+      })
     }
     this.#shutdown(registry)
   }
 
+  // Node's listen errors (EADDRINUSE, EACCES, ...) say `syscall: 'listen'`; an application may wrap one as a cause
+  #isStartupFailure (value: unknown): boolean {
+    if (this.#parts.fastify.server.listening !== false || value === null || typeof value !== 'object') return false
+    const cause = dataOf(value, 'cause')
+    return dataOf(value, 'syscall') === 'listen' || (cause !== null && typeof cause === 'object' && dataOf(cause, 'syscall') === 'listen')
+  }
+
   // Every opted-in instance stops accepting and lets its in-flight requests finish, for at most
   // shutdownTimeout; then the logs are flushed and the process exits with code 1.
-  #shutdown (registry: Registry): void {
+  #shutdown (registry: ProcessNets): void {
     const { fastify, settings, host } = this.#parts
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise((resolve) => { timer = setTimeout(resolve, settings.shutdownTimeout) })
@@ -159,7 +177,7 @@ export class ProcessNet implements Net {
 }
 
 function unanswered ({ request, reply }: RequestContext): boolean {
-  return !reply.sent && !reply.raw.headersSent && !clientGone(request, reply)
+  return !reply.sent && responseState(request, reply) === 'open'
 }
 
 // pino's asynchronous destinations hold lines in a buffer until flushed

@@ -1,20 +1,22 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicInfo, PanicSource } from '../types/index'
+import { truncate, type CopyRules } from './bounded-copy'
 import { fingerprintOf } from './fingerprint'
-import { HANDLER_FAILED_MESSAGE, isLevelEnabled, PANIC_MESSAGE, writeLine, type PanicFields } from './log'
-import { NOT_FOUND_ROUTE, type PanicCounter } from './metrics'
+import { HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, writeLine } from './log'
+import { loggedError } from './logged-error'
+import type { PanicCounter } from './metrics'
 import { normalize } from './normalize'
-import { serializeError } from './serialize-error'
+import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
 
 // Recording a panic is the same whatever its source: normalise it, fingerprint it, write its one
-// line, count it once. Nothing here throws.
+// line, count it once. Every entry point hands the recorder an Incident; the recorder marks it
+// counted, so the last resort (lib/last-resort.ts) counts exactly the panics it did not.
 
-export interface PanicEvent {
+/** A failure as an entry point sees it. */
+export interface Incident {
   value: unknown
   source: PanicSource
-  /** `request.log` when there is a request, so the line carries its reqId. */
-  log: FastifyBaseLogger
   request?: FastifyRequest
   reply?: FastifyReply
   /** The status the client gets or got; absent where there is no response. */
@@ -22,82 +24,85 @@ export interface PanicEvent {
   task?: string
   /** Overrides the `logLevel` option (uncaught exceptions log at `fatal`). */
   level?: string
+  /** `false`: the request goes on (the process net's 'log'), so the last resort must not answer it. */
+  respond?: boolean
+  /** Set by the recorder once the panic is counted. */
+  counted?: boolean
 }
 
 export interface Recorder {
   /** Logs and counts one panic; returns what the custom handler is given. */
-  record (event: PanicEvent): PanicInfo
-  /** A response that broke after its headers went out (a failing stream, raw writes): source "response". */
-  brokenResponse (value: unknown, request: FastifyRequest, reply: FastifyReply): void
+  record (incident: Incident): PanicInfo
   /** The second line of a panic whose custom handler failed. */
-  handlerFailed (info: PanicInfo, failure: unknown, log: FastifyBaseLogger, statusCode: number): void
+  handlerFailed (info: PanicInfo, failure: unknown, request: FastifyRequest): void
+  /** The plugin's own code failed on `incident`: a `recovery failed` line, and the count if it was not made. Never throws. */
+  recoveryFailed (incident: Incident, failure: unknown): void
 }
 
 export interface RecorderParts {
   logLevel: string
   stackBudget: StackBudget | undefined
   counter: PanicCounter | undefined
+  rules: CopyRules
+  /** The logger for panics without a request. */
+  log: FastifyBaseLogger
 }
 
-export function createRecorder ({ logLevel, stackBudget, counter }: RecorderParts): Recorder {
-  return { record, brokenResponse, handlerFailed }
+// a task name is the application's, but a line is bounded whatever it is given
+const TASK_BYTES = 256
 
-  function brokenResponse (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    record({ value, source: 'response', log: request.log, request, reply, statusCode: reply.statusCode })
-  }
+export function createRecorder ({ logLevel, stackBudget, counter, rules, log: rootLog }: RecorderParts): Recorder {
+  return { record, handlerFailed, recoveryFailed }
 
-  function record ({ value, source, log, request, reply, statusCode, task, level = logLevel }: PanicEvent): PanicInfo {
-    const { error, type, message } = normalize(value)
-    const method = request === undefined ? '' : request.method
-    const route = request === undefined ? '' : routeOf(request)
+  function record (incident: Incident): PanicInfo {
+    const { value, source, request, reply, statusCode, task, level = logLevel } = incident
+    const normalized = normalize(value, rules)
+    const method = methodOf(request)
+    const route = routeOf(request)
     const info: PanicInfo = {
-      error,
+      error: normalized.error,
       value,
       source,
-      requestId: request === undefined ? undefined : String(request.id),
-      method: request === undefined ? undefined : method,
-      route: request === undefined ? undefined : route,
-      latencyMs: reply === undefined ? undefined : latencyOf(reply),
-      fingerprint: fingerprintOf(source, method, route, type, message),
-      task
+      requestId: request === undefined ? undefined : requestIdOf(request),
+      method,
+      route,
+      latencyMs: latencyOf(reply),
+      fingerprint: fingerprintOf(source, method, route, normalized.type, normalized.message),
+      task: task === undefined ? undefined : truncate(task, TASK_BYTES)
     }
+    const log = request?.log ?? rootLog
     if (isLevelEnabled(log, level)) {
       // the budget is spent only by lines that are written
       const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
-      const panic = fieldsOf(info, statusCode)
-      if (!withStack) panic.stackSuppressed = true
-      writeLine(log, level, serializeError(error, withStack, type), panic, PANIC_MESSAGE)
+      const fields = panicFieldsOf(info, { statusCode, stackSuppressed: !withStack })
+      writeLine(log, level, loggedError(normalized, withStack, rules), fields, PANIC_MESSAGE)
     }
-    counter?.inc(method, route, source)
+    count(incident, method, route)
     return info
   }
 
-  function handlerFailed (info: PanicInfo, failure: unknown, log: FastifyBaseLogger, statusCode: number): void {
-    if (isLevelEnabled(log, logLevel)) {
-      writeLine(log, logLevel, serializeError(normalize(failure).error, true), fieldsOf(info, statusCode), HANDLER_FAILED_MESSAGE)
-    }
+  function handlerFailed (info: PanicInfo, failure: unknown, request: FastifyRequest): void {
+    if (!isLevelEnabled(request.log, logLevel)) return
+    const err = loggedError(normalize(failure, rules), true, rules)
+    writeLine(request.log, logLevel, err, panicFieldsOf(info, { statusCode: 500 }), HANDLER_FAILED_MESSAGE)
   }
-}
 
-/** The route template of a request, `__not_found__` in the not-found handler. */
-function routeOf (request: FastifyRequest): string {
-  return request.is404 ? NOT_FOUND_ROUTE : request.routeOptions.url as string
-}
+  function recoveryFailed (incident: Incident, failure: unknown): void {
+    const method = methodOf(incident.request)
+    const route = routeOf(incident.request)
+    try {
+      if (incident.counted !== true) count(incident, method, route)
+    } catch {
+      // a registry that throws: the line below still says what happened
+    }
+    const log = incident.request?.log ?? rootLog
+    const fields = panicFieldsOf({ source: incident.source, method, route }, { statusCode: incident.reply === undefined ? undefined : 500 })
+    // the copy never throws, and writeLine keeps a failing logger to itself
+    writeLine(log, 'error', loggedError(normalize(failure, rules), true, rules), fields, RECOVERY_FAILED_MESSAGE)
+  }
 
-// Fastify tracks a reply's start time only when it logs requests or has onResponse hooks.
-function latencyOf (reply: FastifyReply): number | undefined {
-  const elapsed = reply.elapsedTime
-  return elapsed > 0 ? Math.round(elapsed * 1000) / 1000 : undefined
-}
-
-function fieldsOf (info: PanicInfo, statusCode: number | undefined): PanicFields {
-  return {
-    source: info.source,
-    method: info.method ?? '',
-    route: info.route ?? '',
-    statusCode,
-    latencyMs: info.latencyMs,
-    fingerprint: info.fingerprint,
-    task: info.task
+  function count (incident: Incident, method: string, route: string): void {
+    counter?.inc({ method, route, source: incident.source })
+    incident.counted = true
   }
 }

@@ -158,3 +158,76 @@ test('a client gone while the handler ran gets nothing written', async (t) => {
   await app.inject('/boom').catch(() => {})
   t.equal(await total(), 1)
 })
+
+test('a handler cannot leak: sending the failure itself gets the default reply and a failure line', async (t) => {
+  const sends: Array<[string, (panic: import('../types/index').PanicInfo, reply: import('fastify').FastifyReply) => unknown]> = [
+    ['reply.send(panic.error)', (panic, reply) => reply.send(panic.error)],
+    ['reply.send(panic.value), a non-Error', (panic, reply) => reply.send(panic.value)],
+    ['reply.send(new Error(...)) with the message', (panic, reply) => reply.send(new Error(panic.error.message))],
+    ['reply.code(503).send(panic.error), then awaits', async (panic, reply) => { await reply.code(503).send(panic.error) }],
+    ['sends the error later, after returning', (panic, reply) => { setImmediate(() => reply.send(panic.error)) }]
+  ]
+  for (const [name, send] of sends) {
+    const { app, lines, total } = await buildApp({ handler: (panic, _request, reply) => send(panic, reply) as undefined })
+    t.teardown(() => app.close())
+    app.get('/boom', async () => { throw typeof name === 'string' && name.includes('non-Error') ? 'SECRET-VALUE' : new Error('SECRET-MESSAGE') })
+    app.get('/ok', async () => 'ok')
+    const res = await app.inject('/boom')
+    t.equal(res.statusCode, 500, name)
+    t.equal(res.body, genericBody('req-1'), name)
+    t.notMatch(res.body, /SECRET/, name)
+    t.equal(await total(), 1, `${name}: counted once`)
+    await new Promise((resolve) => setImmediate(resolve))
+    const failed = lines.filter((line) => line.msg === 'recovery handler failed')
+    if (!name.includes('later')) {
+      t.equal(failed.length, 1, `${name}: one failure line`)
+      t.match(failed[0]?.err?.message, /sent the failure itself/, name)
+    }
+    t.equal((await app.inject('/ok')).statusCode, 200, `${name}: still serving`)
+  }
+})
+
+test('headers that decide framing or the connection are a handler failure', async (t) => {
+  for (const header of ['content-length', 'Transfer-Encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'proxy-connection']) {
+    const { app, lines, total } = await buildApp({ handler: () => ({ statusCode: 503, headers: { [header]: header === 'content-length' ? '5' : 'chunked' }, body: 'down' }) })
+    t.teardown(() => app.close())
+    app.get('/boom', async () => { throw new Error('x') })
+    const res = await app.inject('/boom')
+    t.equal(res.statusCode, 500, header)
+    t.equal(res.body, genericBody('req-1'), header)
+    t.notOk(res.headers['transfer-encoding'], `${header}: no transfer-encoding next to content-length`)
+    t.match(lines.find((line) => line.msg === 'recovery handler failed')?.err?.message, new RegExp(`"${header.toLowerCase()}", which only the plugin may set`))
+    t.equal(await total(), 1)
+  }
+})
+
+test('an answer whose fields cannot be read is a handler failure, never a literal marker', async (t) => {
+  const unreadable: Array<[string, () => unknown]> = [
+    ['a body getter that throws', () => ({ get body () { throw new Error('body getter') } })],
+    ['a statusCode getter that throws', () => ({ get statusCode () { throw new Error('statusCode getter') } })],
+    ['a headers getter that throws', () => ({ get headers () { throw new Error('headers getter') } })],
+    ['headers whose entries cannot be read', () => ({ headers: new Proxy({}, { ownKeys () { throw new Error('ownKeys') } }) })],
+    ['a body whose toJSON throws', () => ({ body: { toJSON () { throw new Error('toJSON') } } })],
+    ['a Proxy answer', () => new Proxy({}, { get () { throw new Error('proxy answer') } })]
+  ]
+  for (const [name, answer] of unreadable) {
+    const { app, lines, total } = await buildApp({ handler: answer as never })
+    t.teardown(() => app.close())
+    app.get('/boom', async () => { throw new Error('x') })
+    const res = await app.inject('/boom')
+    t.equal(res.statusCode, 500, name)
+    t.equal(res.body, genericBody('req-1'), name)
+    t.notMatch(res.body, /unreadable/)
+    t.equal(lines.filter((line) => line.msg === 'recovery handler failed').length, 1, `${name}: one failure line`)
+    t.equal(await total(), 1)
+  }
+})
+
+test('a handler failure is logged at logLevel: not when the logger is above it', async (t) => {
+  const { app, lines, total } = await buildApp({ logLevel: 'debug', handler: () => { throw new Error('handler bug') } })
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw new Error('x') })
+  t.equal((await app.inject('/boom')).statusCode, 500)
+  t.equal(lines.filter((line) => line.msg === 'recovery handler failed' || line.msg === 'panic recovered').length, 0)
+  t.equal(await total(), 1)
+})

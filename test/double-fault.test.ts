@@ -148,3 +148,41 @@ test('a reply whose methods throw while the error reply is prepared still gets t
   t.equal(res.body, genericBody('req-1'))
   t.equal(await total(), 1)
 })
+
+test('the raw 500 of a double fault keeps the headers set before, but those of the replaced body', async (t) => {
+  const { app, total } = await buildApp()
+  t.teardown(() => app.close())
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('access-control-allow-origin', 'https://app.example')
+    reply.header('vary', 'Origin')
+    reply.header('set-cookie', ['a=1; Path=/', 'b=2; Path=/'])
+    reply.raw.setHeader('x-frame-options', 'DENY') // set on the raw response, as helmet does
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (reply.statusCode === 500) {
+      reply.header('x-late', 'set by the failing hook')
+      throw new Error('hook secret')
+    }
+  })
+  app.get('/boom', async (_request, reply) => {
+    reply.header('content-encoding', 'gzip').header('etag', '"v1"').header('content-disposition', 'attachment')
+    reply.header('last-modified', 'Mon, 01 Jan 2024 00:00:00 GMT').header('transfer-encoding', 'chunked')
+    reply.header('x-bad', ['fine', 42 as unknown as string])
+    throw new Error('route secret')
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const res = await rawRequest(port, ['GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
+  t.equal(res.statusCode, 500)
+  t.equal(res.body, genericBody(res.headers['x-request-id']))
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example')
+  t.equal(res.headers.vary, 'Origin')
+  t.equal(res.headers['x-frame-options'], 'DENY')
+  t.same(res.head.match(/^set-cookie: .*$/gim), ['set-cookie: a=1; Path=/', 'set-cookie: b=2; Path=/'], 'both cookies')
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(res.headers['cache-control'], 'no-store')
+  for (const stale of ['content-encoding', 'etag', 'content-disposition', 'last-modified', 'transfer-encoding', 'x-bad']) {
+    t.notOk(stale in res.headers, `${stale} is not kept`)
+  }
+  t.equal(await total(), 1)
+})

@@ -75,6 +75,8 @@ export interface RawResponse {
   statusCode: number
   headers: Record<string, string>
   body: string
+  /** The status line and headers as they came (a header sent twice appears twice). */
+  head: string
   /** Whether the server closed the connection within the wait. */
   closed: boolean
 }
@@ -105,7 +107,7 @@ export async function rawRequest (port: number, chunks: Array<string | number>, 
     const colon = line.indexOf(':')
     headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
   }
-  return { statusCode: Number(statusLine.split(' ')[1]), headers, body: split === -1 ? '' : data.slice(split + 4), closed }
+  return { statusCode: Number(statusLine.split(' ')[1]), headers, body: split === -1 ? '' : data.slice(split + 4), head: data.slice(0, split === -1 ? data.length : split), closed }
 }
 
 /** A port nothing listens on now (for programs that need to be told their port). */

@@ -113,7 +113,8 @@ test('stack de-duplication: after max stacks in the window, lines leave the stac
   await app.inject('/other')
   const lines = panics()
   t.equal(lines.length, 6, 'still one line per panic')
-  t.same(lines.map((line) => typeof line.err?.stack), ['string', 'string', 'undefined', 'undefined', 'undefined', 'string'])
+  // the copy handed to the logger has no stack; pino's serializer then writes an empty one
+  t.same(lines.map((line) => line.err?.stack === '' ? 'left out' : typeof line.err?.stack), ['string', 'string', 'left out', 'left out', 'left out', 'string'])
   t.same(lines.map((line) => line.panic?.stackSuppressed), [undefined, undefined, true, true, true, undefined])
   t.same(lines.map((line) => line.reqId), ['req-1', 'req-2', 'req-3', 'req-4', 'req-5', 'req-6'])
   t.equal(lines[4].err?.message, 'failed for item 4', 'the message is kept')
@@ -121,7 +122,7 @@ test('stack de-duplication: after max stacks in the window, lines leave the stac
 
   await sleep(250)
   await app.inject('/boom/9')
-  t.equal(typeof panics()[6].err?.stack, 'string', 'a new window carries the stack again')
+  t.match(panics()[6].err?.stack, /^Error: failed for item 9\n/, 'a new window carries the stack again')
 })
 
 test('stackDedupe: false logs every stack', async (t) => {

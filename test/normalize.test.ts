@@ -1,7 +1,12 @@
 import { test } from 'tap'
 import { Script } from 'node:vm'
-import { DESCRIPTION_BYTES, describe, truncate } from '../lib/bound'
-import { errorTypeOf, isError, normalize } from '../lib/normalize'
+import { DESCRIPTION_BYTES, describe as describeWith, secretKeys, truncate } from '../lib/bounded-copy'
+import { normalize as normalizeWith } from '../lib/normalize'
+import { errorTypeOf, isError } from '../lib/safe-read'
+
+const rules = { secrets: secretKeys() }
+const normalize = (value: unknown) => normalizeWith(value, rules)
+const describe = (value: unknown) => describeWith(value, rules)
 
 test('a readable Error is kept as it is, and its stack is not read', async (t) => {
   class DatabaseError extends Error {}
@@ -60,12 +65,24 @@ test('non-Errors become FST_RECOVERY_NON_ERROR with their type and a description
   }
 })
 
-test('an Error whose message getter throws is described instead', async (t) => {
+test('an Error whose message is an accessor is kept; the accessor is never run', async (t) => {
   const error = new Error('x')
-  Object.defineProperty(error, 'message', { get () { throw new Error('getter') } })
+  let runs = 0
+  Object.defineProperty(error, 'message', { get () { runs++; throw new Error('getter') } })
   const normalized = normalize(error)
-  t.not(normalized.error, error)
-  t.equal(normalized.type, 'object')
+  t.equal(normalized.error, error)
+  t.equal(normalized.type, 'Error')
+  t.equal(normalized.message, '[Getter]')
+  t.equal(runs, 0)
+})
+
+test('a message that is not a string: primitives are written, objects named, nothing run', async (t) => {
+  t.equal(normalize(Object.assign(new Error('x'), { message: 42n })).message, '42')
+  t.equal(normalize(Object.assign(new Error('x'), { message: null })).message, 'null')
+  t.equal(normalize(Object.assign(new Error('x'), { message: Symbol('s') })).message, 'Symbol(s)')
+  const toStringThrows = { toString () { throw new Error('toString') } }
+  t.equal(normalize(Object.assign(new Error('x'), { message: toStringThrows })).message, '[Object]')
+  t.equal(normalize(Object.create(Error.prototype)).message, '', 'Error.prototype.message')
 })
 
 test('errorTypeOf falls back to name, then to Error', async (t) => {
@@ -110,9 +127,11 @@ test('describe is bounded to 1 KiB and never throws', async (t) => {
   circular.self = circular
   t.equal(describe(circular), 'Object {"name":"loop","self":"[Circular]"}')
   const shared = { a: 1 }
-  t.equal(describe({ x: shared, y: shared }), 'Object {"x":{"a":1},"y":{"a":1}}', 'a shared object is not circular')
-  const getter = { get bad (): never { throw new Error('getter') }, good: 1 }
-  t.equal(describe(getter), 'Object {"bad":"[unreadable]","good":1}')
+  t.equal(describe({ x: shared, y: shared }), 'Object {"x":{"a":1},"y":"[Repeated]"}', 'a shared object is copied once, and is not circular')
+  let runs = 0
+  const getter = { get bad (): never { runs++; throw new Error('getter') }, good: 1 }
+  t.equal(describe(getter), 'Object {"bad":"[Getter]","good":1}')
+  t.equal(runs, 0, 'an accessor is never invoked')
   const trap = new Proxy({}, {
     get () { throw new Error('trap') },
     ownKeys () { throw new Error('trap') },
@@ -120,7 +139,7 @@ test('describe is bounded to 1 KiB and never throws', async (t) => {
     getOwnPropertyDescriptor () { throw new Error('trap') },
     has () { throw new Error('trap') }
   })
-  t.equal(describe(trap), '[unreadable]')
+  t.equal(describe(trap), '[Proxy]', 'no trap runs')
   t.equal(describe(Object.freeze({ frozen: true })), 'Object {"frozen":true}')
   t.equal(describe(Object.assign(Object.create(null), { bare: 1 })), 'Object {"bare":1}')
   t.equal(describe(Promise.resolve(1)), '[Promise]')
@@ -131,9 +150,9 @@ test('describe is bounded to 1 KiB and never throws', async (t) => {
     'Object {"n":"NaN","i":"Infinity","b":true,"s":"Symbol(q)","f":"[Function f]"}')
   t.equal(describe(Array.from({ length: 25 }, (_, i) => i)), `Array [${Array.from({ length: 20 }, (_, i) => i).join(',')},"…[5 more items]"]`)
   t.match(describe({ a: { b: { c: { d: { e: { f: 1 } } } } } }), /"\[Object\]"/, 'depth is bounded')
-  t.match(describe(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i]))), /"…":"more keys left out"/)
+  t.match(describe(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i]))), /"…":"10 more keys left out"/)
   class Odd { constructor () { Object.defineProperty(this, 'constructor', { get () { throw new Error('ctor') } }) } }
-  t.equal(describe(new Odd()), 'Object {}')
+  t.equal(describe(new Odd()), 'Object {}', 'a constructor accessor is not run: no name')
   const anonymous = (() => () => {})()
   t.equal(describe(anonymous), '[Function (anonymous)]')
   const badName = Object.defineProperty(() => {}, 'name', { get () { throw new Error('name') } })
@@ -150,4 +169,17 @@ test('describe survives a hostile environment (a throwing Array.prototype.toJSON
   } finally {
     delete proto.toJSON
   }
+})
+
+test('an Error with no message anywhere on its chain has an empty one', async (t) => {
+  const bare = Object.setPrototypeOf(new Error('gone'), null)
+  delete (bare as { message?: string }).message
+  t.equal(normalize(bare).message, '')
+  t.equal(normalize(bare).type, 'Error')
+})
+
+test('nameless classes and messages that are nameless objects', async (t) => {
+  const Anonymous = (() => class extends Error {})()
+  t.equal(normalize(new Anonymous('x')).type, 'Error', 'an anonymous class: the name on the chain')
+  t.equal(normalize(Object.assign(new Error('x'), { message: Object.create(null) })).message, '[Object]')
 })

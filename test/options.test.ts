@@ -28,6 +28,11 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['process.unhandledRejection', { process: { unhandledRejection: 'crash' } }, /option "process.unhandledRejection" must be 'log' or 'exit', got "crash"/],
   ['process.uncaughtException', { process: { uncaughtException: 'ignore' } }, /option "process.uncaughtException" must be 'exit' or 'log', got "ignore"/],
   ['process.shutdownTimeout', { process: { shutdownTimeout: -5 } }, /option "process.shutdownTimeout" must be a number of milliseconds/],
+  ['redact', { redact: 'password' }, /option "redact" must be an array of at most 1000 key names \(non-empty strings of at most 128 characters\), got "password"/],
+  ['redact with an empty name', { redact: ['ok', ' '] }, /option "redact" must be .*, got " "/],
+  ['redact with a number', { redact: [42] }, /option "redact" must be .*, got 42/],
+  ['redact with a long name', { redact: ['k'.repeat(129)] }, /option "redact"/],
+  ['redact too long', { redact: Array(1001).fill('k') }, /option "redact"/],
   ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
 ]
 
@@ -58,7 +63,9 @@ test('the defaults and every valid form register', async (t) => {
     { process: false },
     { process: true },
     { process: { unhandledRejection: 'exit', uncaughtException: 'log', shutdownTimeout: 1 } },
-    { process: {} }
+    { process: {} },
+    { redact: [] },
+    { redact: ['ssn', 'X-Tenant-Key'] }
   ] as const
   for (const options of forms) {
     const app = Fastify()

@@ -13,8 +13,6 @@ test('a 4xx keeps its status, message and code, with Fastify\'s shape; not count
   t.teardown(() => app.close())
   app.get('/missing', async () => { throw withStatus('user 7 not found', { statusCode: 404, code: 'E_NO_USER' }) })
   app.get('/conflict', async () => { throw withStatus('already exists', { status: 409 }) })
-  app.get('/plain', async () => { throw { statusCode: 422, message: 'bad field', secret: 'not sent' } }) // eslint-disable-line no-throw-literal
-  app.get('/bare', async () => { throw { statusCode: 400 } }) // eslint-disable-line no-throw-literal
 
   const missing = await app.inject('/missing')
   t.equal(missing.statusCode, 404)
@@ -25,13 +23,6 @@ test('a 4xx keeps its status, message and code, with Fastify\'s shape; not count
   const conflict = await app.inject('/conflict')
   t.equal(conflict.statusCode, 409)
   t.same(conflict.json(), { statusCode: 409, error: 'Conflict', message: 'already exists' })
-
-  const plain = await app.inject('/plain')
-  t.equal(plain.statusCode, 422)
-  t.same(plain.json(), { statusCode: 422, error: 'Unprocessable Entity', message: 'bad field' }, 'only the Fastify-shaped keys')
-
-  const bare = await app.inject('/bare')
-  t.same(bare.json(), { statusCode: 400, error: 'Bad Request', message: 'Bad Request' })
 
   t.equal(panics().length, 0)
   t.equal(await total(), 0)
@@ -150,6 +141,56 @@ for (const [name, request] of fastifyErrors) {
     const { date: _a, ...expectedHeaders } = expected.headers
     const { date: _b, ...actualHeaders } = actual.headers
     t.same(actualHeaders, expectedHeaders)
+    t.equal(panics().length, 0)
+    t.equal(await total(), 0)
+  })
+}
+
+// Client and service errors thrown in any shape go out as Fastify's default handler sends them:
+// an Error in Fastify's error shape, anything else serialized as it is (contract §2).
+class Teapot { statusCode = 418; brewing = true }
+const thrownValues: Array<[string, () => unknown]> = [
+  ['an Error with statusCode 404 and a code', () => Object.assign(new Error('user 7 not found'), { statusCode: 404, code: 'E_NO_USER' })],
+  ['an Error with status 409', () => Object.assign(new Error('already exists'), { status: 409 })],
+  ['an Error with a numeric code and headers', () => Object.assign(new Error('slow down'), { statusCode: 429, code: 42, headers: { 'retry-after': '3' } })],
+  ['a plain object with statusCode 422 and more keys', () => ({ statusCode: 422, message: 'bad field', field: 'email' })],
+  ['a bare { statusCode: 400 }', () => ({ statusCode: 400 })],
+  ["@fastify/rate-limit's README errorResponseBuilder object", () => ({ statusCode: 429, error: 'Too Many Requests', message: 'Rate limit exceeded, retry in 1 minute', date: Date.UTC(2026, 0, 1), expiresIn: 60 })],
+  ['a plain object with headers', () => ({ statusCode: 401, headers: { 'www-authenticate': 'Bearer' }, reason: 'expired' })],
+  ['a plain object with toJSON', () => ({ statusCode: 409, toJSON () { return { conflict: true } } })],
+  ['a plain 503 object (a service error of its own shape)', () => ({ statusCode: 503, message: 'maintenance', until: '10:00' })],
+  ['a class instance with statusCode 418', () => new Teapot()],
+  ['an Error of another realm with statusCode 400', () => Object.assign(new (require('node:vm').runInNewContext('Error'))('foreign'), { statusCode: 400 })]
+]
+
+function throwing (app: FastifyInstance): void {
+  app.get('/thrown/:index', async (request) => { throw thrownValues[Number((request.params as { index: string }).index)][1]() })
+  app.get('/thrown-schema/:index', {
+    schema: { response: { '4xx': { type: 'object', properties: { statusCode: { type: 'integer' }, message: { type: 'string' } } } } }
+  }, async (request) => { throw thrownValues[Number((request.params as { index: string }).index)][1]() })
+}
+
+for (const [index, [name]] of thrownValues.entries()) {
+  test(`a thrown client or service error, byte-identical to Fastify's reply and line: ${name}`, async (t) => {
+    const bareLines: Array<Record<string, unknown>> = []
+    const bare = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { bareLines.push(JSON.parse(line)) } } } })
+    throwing(bare)
+    const { app, lines, panics, total } = await buildApp()
+    throwing(app)
+    t.teardown(() => Promise.all([bare.close(), app.close()]))
+    for (const url of [`/thrown/${index}`, `/thrown-schema/${index}`]) {
+      const expected = await bare.inject(url)
+      const actual = await app.inject(url)
+      t.ok(expected.statusCode >= 400 && expected.statusCode !== 500, `Fastify answers ${expected.statusCode}`)
+      t.equal(actual.statusCode, expected.statusCode, url)
+      t.equal(actual.body, expected.body, url)
+      const { date: _a, ...expectedHeaders } = expected.headers
+      const { date: _b, ...actualHeaders } = actual.headers
+      t.same(actualHeaders, expectedHeaders, url)
+    }
+    const errorLine = (line: Record<string, unknown>) => line.msg !== 'incoming request' && line.msg !== 'request completed'
+    const strip = ({ time: _t, pid: _p, hostname: _h, reqId: _r, err, ...rest }: Record<string, any>) => ({ ...rest, errType: err?.type, errMessage: err?.message })
+    t.same(lines.filter(errorLine).map(strip), bareLines.filter(errorLine).map(strip), "Fastify's own lines")
     t.equal(panics().length, 0)
     t.equal(await total(), 0)
   })

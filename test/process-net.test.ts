@@ -1,10 +1,12 @@
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import { EventEmitter } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { ProcessNet, type ProcessHost, type ProcessSettings } from '../lib/process'
 import { createRecorder } from '../lib/record'
-import { buildPanicReply } from '../lib/reply'
+import { buildPanicReply } from '../lib/panic-reply'
+import { createShield } from '../lib/last-resort'
+import { secretKeys } from '../lib/bounded-copy'
 import { counterValue, recovery, sleep } from './helper'
 import { PanicCounter } from '../lib/metrics'
 
@@ -22,12 +24,20 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
   const lines: Array<Record<string, any>> = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } }, ...logger }, forceCloseConnections: false })
   const registry = new Registry()
-  const recorder = createRecorder({ logLevel: 'error', stackBudget: undefined, counter: new PanicCounter(registry, 'fastify_panics_total') })
+  const recorder = createRecorder({
+    logLevel: 'error',
+    stackBudget: undefined,
+    counter: new PanicCounter(registry, 'fastify_panics_total'),
+    rules: { secrets: secretKeys() },
+    log: app.log
+  })
+  const panicReply = buildPanicReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' })
   const net = new ProcessNet({
     fastify: app,
     settings: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 1000, ...settings },
     recorder,
-    panicReply: buildPanicReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' }),
+    shield: createShield(recorder, panicReply),
+    panicReply,
     host
   })
   app.addHook('onRequest', net.enter)
@@ -181,8 +191,10 @@ test('process: false (the default) adds no listener and no onRequest hook', asyn
   t.equal(process.listenerCount('uncaughtException'), before)
 })
 
-test('the plugin on the real process: a fatal error in a request, with process.exit stubbed', async (t) => {
-  // tap listens for uncaught exceptions too: set its listeners aside while this one is raised
+// tap listens for uncaught exceptions too: its listeners are set aside while one is raised, and
+// process.exit is stubbed. The net's registry stays on the process for the life of a process that
+// is exiting: this test process is not, so it is cleared afterwards.
+function onTheRealProcess (t: Test): Array<number | string | null | undefined> {
   const saved = process.listeners('uncaughtException')
   process.removeAllListeners('uncaughtException')
   const exits: Array<number | string | null | undefined> = []
@@ -191,13 +203,25 @@ test('the plugin on the real process: a fatal error in a request, with process.e
   t.teardown(() => {
     process.exit = exit
     for (const listener of saved) process.on('uncaughtException', listener)
+    const kNets = Symbol.for('fastify-recovery.process-nets')
+    const host = process as unknown as Record<symbol, { onRejection: () => void, onException: () => void } | undefined>
+    const listeners = host[kNets]
+    process.removeListener('unhandledRejection', listeners?.onRejection as () => void)
+    process.removeListener('uncaughtException', listeners?.onException as () => void)
+    delete host[kNets]
   })
+  return exits
+}
 
+const raiseUncaught = (error: Error): boolean => (process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', error, 'uncaughtException')
+
+test('the plugin on the real process: a fatal error in a request, with process.exit stubbed', async (t) => {
+  const exits = onTheRealProcess(t)
   const registry = new Registry()
   const app = Fastify()
   await app.register(recovery, { process: { shutdownTimeout: 200 }, metrics: { registry } })
   app.get('/culprit', async () => {
-    setImmediate(() => (process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', new Error('fatal'), 'uncaughtException'))
+    setImmediate(() => raiseUncaught(new Error('fatal')))
     await new Promise(() => {})
   })
   const res = await app.inject('/culprit')
@@ -207,14 +231,46 @@ test('the plugin on the real process: a fatal error in a request, with process.e
   t.same(exits, [1])
   t.equal(await counterValue(registry, { source: 'process', route: '/culprit' }), 1)
   // the instance closed during the shutdown; its listeners stayed for a second fatal error
-  ;(process.emit as (event: string, ...args: unknown[]) => boolean)('uncaughtException', new Error('second'), 'uncaughtException')
+  raiseUncaught(new Error('second'))
   t.same(exits, [1, 1])
-  // the shutdown registry stays on the process for the life of a process that is exiting:
-  // this test process is not, so clear it for the tests that follow
-  const kRegistry = Symbol.for('fastify-recovery.process-nets')
-  const host = process as unknown as Record<symbol, { onRejection: () => void, onException: () => void } | undefined>
-  const listeners = host[kRegistry]
-  process.removeListener('unhandledRejection', listeners?.onRejection as () => void)
-  process.removeListener('uncaughtException', listeners?.onException as () => void)
-  delete host[kRegistry]
+})
+
+test('a fatal error while the custom handler of a panic runs: the culprit is answered once', async (t) => {
+  const exits = onTheRealProcess(t)
+  const registry = new Registry()
+  const app = Fastify()
+  await app.register(recovery, {
+    process: { shutdownTimeout: 200 },
+    metrics: { registry },
+    handlerTimeout: 100,
+    // runs in the request's context: the fatal error is the request's
+    handler: () => { setImmediate(() => raiseUncaught(new Error('fatal in the handler'))); return new Promise(() => {}) }
+  })
+  app.get('/boom', async () => { throw new Error('the panic') })
+  const res = await app.inject('/boom')
+  t.equal(res.statusCode, 500)
+  t.equal(JSON.parse(res.body).message, 'Internal Server Error')
+  while (exits.length === 0) await sleep(10)
+  await sleep(150) // the handler's timeout has passed: its default reply is not sent again
+  t.same(exits, [1])
+  t.equal(await counterValue(registry, { route: '/boom', source: 'request' }), 1)
+  t.equal(await counterValue(registry, { route: '/boom', source: 'process' }), 1)
+})
+
+test("'exit': a culprit whose 500 fails to send (a hook that throws on it) still gets the generic 500", async (t) => {
+  const host = new FakeHost()
+  const { app, lines } = await netApp(host)
+  app.get('/culprit', {
+    onSend: async (_request, reply) => { if (reply.statusCode === 500) throw new Error('SECRET hook on the 500') }
+  }, async () => {
+    setImmediate(() => host.emit('uncaughtException', new Error('fatal in culprit')))
+    await new Promise(() => {})
+  })
+  const res = await app.inject('/culprit')
+  t.equal(res.statusCode, 500)
+  t.notMatch(res.body, /SECRET/)
+  t.equal(JSON.parse(res.body).message, 'Internal Server Error')
+  t.equal(panics(lines).length, 1)
+  await sleep(50)
+  t.same(host.exits, [1])
 })

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { rawRequest, sleep, type RawResponse } from './helper'
 
 // The process-level net for real: servers run as child processes (they exit, by design) and are
-// driven over real sockets. The compiled plugin is used (npm test builds before it runs tap).
+// driven over real sockets. They run the plugin's source through the test's own loader (TypeScript, coverage).
 
 interface Server {
   child: ChildProcess
@@ -15,7 +15,7 @@ interface Server {
 }
 
 async function start (t: Test, option: unknown, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, [resolve(__dirname, 'fixtures', 'process-server.js'), JSON.stringify(option)], {
+  const child = spawn(process.execPath, [...process.execArgv, resolve(__dirname, 'fixtures', 'process-server.js'), JSON.stringify(option)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -78,3 +78,52 @@ test('an early route whose own error handler answers is not warned about: nothin
   t.same(res.json(), { handled: true })
   t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0)
 })
+
+test('a route of a sibling scope without the plugin: Fastify answers, nothing is warned or counted', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const registry = new Registry()
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  app.register(async (covered) => {
+    await covered.register(recovery, { metrics: { registry } })
+    covered.get('/covered', async () => { throw new Error('covered secret') })
+  })
+  app.register(async (sibling) => {
+    sibling.get('/sibling', async () => { throw new Error('sibling secret') })
+  })
+  const covered = await app.inject('/covered')
+  t.notMatch(covered.body, 'covered secret')
+  const sibling = await app.inject('/sibling')
+  t.match(sibling.body, 'sibling secret', 'not the plugin\'s scope: Fastify\'s default handler')
+  t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 0, 'not registered before the plugin either: no warning')
+  t.equal(lines.filter((line) => line.msg === 'panic recovered').length, 1)
+})
+
+test('a Fastify without a LogController (before 5.12) is refused at registration, with the version', async (t) => {
+  const { listenToLogController } = await import('../lib/log-controller')
+  const old = { version: '5.11.0' }
+  t.throws(() => listenToLogController(old as never, { streamError () {}, defaultErrorLog () {} }), {
+    code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY',
+    message: /needs Fastify 5\.12 or later .* this is Fastify 5\.11\.0/
+  })
+})
+
+test('two Fastify instances sharing one LogController (the logController option) each hear their own routes', async (t) => {
+  const { LogController } = await import('fastify') as unknown as { LogController: new () => object }
+  const logController = new LogController()
+  const lines: Array<Record<string, unknown>> = []
+  const logger = { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } }
+  const one = Fastify({ logger, logController } as never)
+  const two = Fastify({ logger, logController } as never)
+  t.teardown(() => Promise.all([one.close(), two.close()]))
+  one.get('/early-one', async () => { throw new Error('x') })
+  two.get('/early-two', async () => { throw new Error('y') })
+  await one.register(recovery, { metrics: false })
+  await two.register(recovery, { metrics: false })
+  await one.inject('/early-one')
+  await two.inject('/early-two')
+  t.same(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).map((line) => line.route), ['/early-one', '/early-two'])
+  await one.close()
+  await two.inject('/early-two')
+  t.equal(lines.filter((line) => line.msg === UNCOVERED_ROUTE_MESSAGE).length, 2, 'warned once per route')
+})

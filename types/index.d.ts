@@ -97,6 +97,12 @@ declare namespace fastifyRecovery {
      * `{ unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10000 }`.
      */
     process?: boolean | ProcessOptions
+    /**
+     * More key names whose values are written as `[redacted]` wherever they appear in a thrown value
+     * (compared without case, `-` or `_`), besides the built-in credential names
+     * (`authorization`, `cookie`, `password`, `token`, ... and keys ending in `password`, `secret`, `token`).
+     */
+    redact?: string[]
   }
 
   export interface RunOptions {

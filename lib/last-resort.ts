@@ -1,0 +1,29 @@
+import type { PanicReplyBuilder } from './panic-reply'
+import type { Incident, Recorder } from './record'
+import { requestIdOf } from './request-facts'
+import { isHttp2, writeRaw } from './send'
+
+// Contract §3's invariant: a route covered by the plugin is never answered by Fastify's default
+// error handler, whatever was thrown and whatever goes wrong inside the plugin. Every entry point
+// (the error handler and the custom handler's answer, Fastify's report of a broken stream,
+// background tasks, the process net, `report`) runs its work through `shield`: a failure of the
+// plugin's own code ends here, in a path that cannot throw — a `recovery failed` line with that
+// error, the panic counted if it was not yet, and a request still unanswered gets the generic 500
+// written straight to the socket.
+
+/** Runs an entry point's work for `incident`; never throws. */
+export type Shield = (incident: Incident, work: () => void) => void
+
+export function createShield (recorder: Recorder, panicReply: PanicReplyBuilder): Shield {
+  return function shield (incident, work) {
+    try {
+      work()
+    } catch (failure) {
+      recorder.recoveryFailed(incident, failure)
+      const { request, reply } = incident
+      if (request === undefined || reply === undefined || incident.respond === false) return
+      // built from strings the plugin made, and written by a function that never throws
+      writeRaw(reply, panicReply.lastResort(requestIdOf(request), isHttp2(request)))
+    }
+  }
+}

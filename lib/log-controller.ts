@@ -1,0 +1,83 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { FST_RECOVERY_UNSUPPORTED_FASTIFY } from './errors'
+import type { FastifyErrorLine } from './log'
+
+// Two failures never reach an error handler or an onError hook, and Fastify (5.12 and later)
+// reports both to its LogController, the object it writes its own lines with: a stream that failed
+// after the response's headers went out (`streamError`), and an error its default error handler
+// answered (`defaultErrorLog`). Listening there costs nothing on a successful request: no hook runs.
+// The controller is Fastify's own (or the one given as the `logController` option): its methods are
+// wrapped once, and each failure goes to the registration of the plugin whose scope holds the route.
+
+type Report = (error: unknown, request: FastifyRequest, reply: FastifyReply) => void
+
+// global: two copies of this module share one wiring per controller
+const kWiring = Symbol.for('fastify-recovery.log-controller')
+
+export interface LogControllerListener {
+  /** A stream failed after the headers went out. */
+  streamError: Report
+  /** Fastify's default error handler answered this error. */
+  defaultErrorLog: Report
+}
+
+interface Controller {
+  streamError: Report
+  defaultErrorLog: Report
+  [kWiring]?: Wiring
+}
+
+interface Wiring {
+  listeners: Map<FastifyInstance, LogControllerListener>
+  /** The controller's own methods. */
+  streamError: Report
+  defaultErrorLog: Report
+}
+
+/**
+ * Listens for `scope`'s routes (the scope that registered the plugin and its children). Returns
+ * Fastify's own line for an error its default handler answers, and how to stop listening.
+ */
+export function listenToLogController (scope: FastifyInstance, listener: LogControllerListener): { fastifyErrorLine: FastifyErrorLine, stop: () => void } {
+  const controller = logControllerOf(scope)
+  const wiring = controller[kWiring] ?? wire(controller)
+  wiring.listeners.set(scope, listener)
+  return {
+    fastifyErrorLine: (error, request, reply) => wiring.defaultErrorLog.call(controller, error, request, reply),
+    stop: () => { wiring.listeners.delete(scope) }
+  }
+}
+
+function wire (controller: Controller): Wiring {
+  const wiring: Wiring = { listeners: new Map(), streamError: controller.streamError, defaultErrorLog: controller.defaultErrorLog }
+  controller[kWiring] = wiring
+  controller.streamError = function fastifyRecoveryStreamError (this: Controller, ...report: Parameters<Report>) {
+    listenerOf(wiring, report[2])?.streamError(...report)
+    return wiring.streamError.apply(this, report)
+  }
+  controller.defaultErrorLog = function fastifyRecoveryDefaultErrorLog (this: Controller, ...report: Parameters<Report>) {
+    listenerOf(wiring, report[2])?.defaultErrorLog(...report)
+    return wiring.defaultErrorLog.apply(this, report)
+  }
+  return wiring
+}
+
+// The listener whose scope holds the route: child scopes are created from their parent's instance.
+function listenerOf (wiring: Wiring, reply: FastifyReply): LogControllerListener | undefined {
+  const server = reply.server
+  for (const [scope, listener] of wiring.listeners) {
+    if (scope === server || Object.prototype.isPrototypeOf.call(scope, server)) return listener
+  }
+  return undefined
+}
+
+function logControllerOf (fastify: FastifyInstance): Controller {
+  for (let current: object | null = fastify; current !== null; current = Object.getPrototypeOf(current)) {
+    for (const symbol of Object.getOwnPropertySymbols(current)) {
+      if (symbol.description !== 'fastify.logController') continue
+      const controller = (current as Record<symbol, Controller | undefined>)[symbol]
+      if (typeof controller?.streamError === 'function' && typeof controller.defaultErrorLog === 'function') return controller
+    }
+  }
+  throw new FST_RECOVERY_UNSUPPORTED_FASTIFY(fastify.version)
+}

@@ -1,0 +1,96 @@
+import { types } from 'node:util'
+
+// What can be learnt of a thrown value without running any of its code. A thrown value is hostile
+// input: a getter, a Proxy trap or a toString may throw, hang, or hand back something else on every
+// call. Property descriptors and prototypes of ordinary objects are read by the engine alone; a
+// Proxy is never looked into (each of those reads would run one of its traps). Should an exotic
+// host object still throw here, the plugin's last resort (lib/last-resort.ts) answers.
+
+/** What `dataOf` answers for an accessor property: it is never invoked. */
+export const GETTER: unique symbol = Symbol('fastify-recovery.getter')
+
+// prototype chains are short; a longer one is not walked to its end
+const MAX_CHAIN = 32
+// a type name longer than this is cut (a class may be given any name)
+const MAX_NAME = 128
+
+/**
+ * What `object[key]` would give, read without running code: the value of a data property (own or
+ * inherited), `GETTER` for an accessor, `undefined` when there is none or a Proxy stands in the way.
+ */
+export function dataOf (object: object, key: PropertyKey): unknown {
+  let current: object | null = object
+  for (let depth = 0; current !== null && depth < MAX_CHAIN; depth++) {
+    if (types.isProxy(current)) return undefined
+    const descriptor = Reflect.getOwnPropertyDescriptor(current, key)
+    if (descriptor !== undefined) return 'value' in descriptor ? descriptor.value : GETTER
+    current = Reflect.getPrototypeOf(current)
+  }
+  return undefined
+}
+
+/** The own enumerable string keys (listing them runs no code of an ordinary object); `undefined` for a Proxy. */
+export function ownKeysOf (object: object): string[] | undefined {
+  return types.isProxy(object) ? undefined : Object.keys(object)
+}
+
+/** `value` is an Error (of this realm or another) that can be read: not a Proxy. Never runs its code. */
+export function isError (value: unknown): value is Error {
+  if (value === null || typeof value !== 'object' || types.isProxy(value)) return false
+  return types.isNativeError(value) || inherits(value, Error.prototype)
+}
+
+/** An array, not a Proxy of one (`Array.isArray` looks through a Proxy, and throws on a revoked one). */
+export function isArray (value: unknown): value is unknown[] {
+  return !types.isProxy(value) && Array.isArray(value)
+}
+
+/** `prototype` is on the chain of `object`, found without running code. */
+export function inherits (object: object, prototype: object): boolean {
+  let current: object | null = object
+  for (let depth = 0; current !== null && depth < MAX_CHAIN; depth++) {
+    if (types.isProxy(current)) return false
+    current = Reflect.getPrototypeOf(current)
+    if (current === prototype) return true
+  }
+  return false
+}
+
+/** The name of the object's constructor, when both are plain data. */
+export function constructorNameOf (object: object): string | undefined {
+  const constructor = dataOf(object, 'constructor')
+  if (typeof constructor !== 'function') return undefined
+  const name = dataOf(constructor, 'name')
+  return typeof name === 'string' && name !== '' ? name : undefined
+}
+
+/** pino's `type` of an error: its constructor's name, else its `name`, else `Error`. */
+export function errorTypeOf (error: object): string {
+  const constructorName = constructorNameOf(error)
+  if (constructorName !== undefined && constructorName !== 'Object') return constructorName.slice(0, MAX_NAME)
+  const name = dataOf(error, 'name')
+  return typeof name === 'string' && name !== '' ? name.slice(0, MAX_NAME) : 'Error'
+}
+
+/** An error's `message` as a string: `[Getter]` for an accessor, `''` when there is none. */
+export function errorMessageOf (error: object): string {
+  const message = dataOf(error, 'message')
+  switch (typeof message) {
+    case 'string':
+      return message
+    case 'undefined':
+      return ''
+    case 'symbol':
+      return message === GETTER ? '[Getter]' : String(message)
+    case 'object':
+    case 'function':
+      return message === null ? 'null' : `[${constructorNameOf(message) ?? 'Object'}]`
+    default:
+      return String(message) // number, bigint, boolean: no code runs
+  }
+}
+
+/** `typeof`, with `null` told apart. */
+export function typeOf (value: unknown): string {
+  return value === null ? 'null' : typeof value
+}
