@@ -1,6 +1,8 @@
 'use strict'
 
 // npm run bench [-- --rounds 5 --duration 10 --warmup 3 --connections 50 --generator wrk|autocannon --only storm]
+// BENCH_PREVIOUS=<path of an earlier build's dist/index.js> adds it to each scenario, so a change is
+// measured against what it replaces in the same run.
 //
 // Each contender runs as its own process on loopback (bench/server.js) and is driven by a load
 // generator: wrk when installed (it leaves more of the CPU to the server), else autocannon.
@@ -35,32 +37,36 @@ const warmup = Number(args.warmup)
 const connections = Number(args.connections)
 const generator = args.generator ?? (hasWrk() ? 'wrk' : 'autocannon')
 
+// an earlier build, measured in the same run as this one
+const ifPrevious = (...items) => process.env.BENCH_PREVIOUS === undefined ? [] : items
+
 const scenarios = [
   {
     id: 'happy',
     name: 'happy path, GET /ok',
     path: '/ok',
     baseline: 'bare',
-    contenders: ['bare', 'plugin', 'plugin-process', ...(args.hookcost ? ['bare-onsend'] : [])],
-    targets: { plugin: 0.98 }
+    contenders: ['bare', 'plugin', 'plugin-process', ...(args.hookcost ? ['bare-onsend'] : []), ...ifPrevious('previous')],
+    targets: { plugin: 0.98 },
+    also: ifPrevious(['plugin', 'previous', 'the previous build'])
   },
   {
     id: 'error',
     name: 'error path, every stack logged',
     path: '/panic',
     baseline: 'naive',
-    contenders: ['naive', 'plugin-nodedupe', 'handwritten-stack', 'default'],
+    contenders: ['naive', 'plugin-nodedupe', 'handwritten-stack', 'default', ...ifPrevious('previous-nodedupe')],
     targets: { 'plugin-nodedupe': 1.0 },
-    also: [['plugin-nodedupe', 'handwritten-stack', 'the contract\'s work by hand']]
+    also: [['plugin-nodedupe', 'handwritten-stack', 'the contract\'s work by hand'], ...ifPrevious(['plugin-nodedupe', 'previous-nodedupe', 'the previous build'])]
   },
   {
     id: 'storm',
     name: 'panic storm, one failure repeated',
     path: '/panic',
     baseline: 'naive',
-    contenders: ['naive', 'plugin', 'handwritten', 'limit', 'plugin-close'],
+    contenders: ['naive', 'plugin', 'handwritten', 'limit', 'plugin-close', ...ifPrevious('previous')],
     targets: { plugin: 1.4 },
-    also: [['plugin', 'handwritten', 'the contract\'s work by hand'], ['plugin', 'limit', 'the no-logging limit']]
+    also: [['plugin', 'handwritten', 'the contract\'s work by hand'], ['plugin', 'limit', 'the no-logging limit'], ...ifPrevious(['plugin', 'previous', 'the previous build'])]
   }
 ]
 

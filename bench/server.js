@@ -4,6 +4,7 @@
 // Every contender logs through pino to the same asynchronous destination (BENCH_LOG, default
 // /dev/null) at level error, so none writes per-request lines.
 // BENCH_PLUGIN: the path of another build of the plugin, to compare two versions.
+// BENCH_PREVIOUS: the path of an earlier build, run beside this one as the `previous` contenders.
 
 const Fastify = require('fastify')
 const pino = require('pino')
@@ -44,7 +45,9 @@ const contenders = {
   plugin: (app) => app.register(recovery, { metrics: { registry: new Registry() } }),
   'plugin-nodedupe': (app) => app.register(recovery, { metrics: { registry: new Registry() }, stackDedupe: false }),
   'plugin-close': (app) => app.register(recovery, { metrics: { registry: new Registry() }, closeConnection: true }),
-  'plugin-process': (app) => app.register(recovery, { metrics: { registry: new Registry() }, process: true })
+  'plugin-process': (app) => app.register(recovery, { metrics: { registry: new Registry() }, process: true }),
+  previous: (app) => app.register(require(process.env.BENCH_PREVIOUS), { metrics: { registry: new Registry() } }),
+  'previous-nodedupe': (app) => app.register(require(process.env.BENCH_PREVIOUS), { metrics: { registry: new Registry() }, stackDedupe: false })
 }
 
 async function handwritten (app, withStack) {

@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import type { Test } from 'tap'
+import { chromium, type Browser } from 'playwright-core'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
@@ -141,4 +142,16 @@ export function requireProgram (t: Test, program: string, install: string): bool
   if (process.env.CI === 'true') t.fail(`${program} is not installed; .ci/run installs it (${install})`)
   else t.plan(0, `skipped: ${program} is not installed (${install})`)
   return false
+}
+
+/**
+ * Debian's Chromium, headless, driven by playwright-core (which downloads no browser of its own).
+ * As root it needs --no-sandbox; the network flags keep it from calling out of this machine.
+ */
+export function launchChromium (): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
 }
