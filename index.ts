@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FastifyRecoveryOptions } from './types/index'
-import { createRun } from './lib/background'
+import { createRecovery } from './lib/app-recovery'
 import { buildErrorHandler } from './lib/error-handler'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
 import { createShield } from './lib/last-resort'
@@ -11,7 +11,7 @@ import { resolveOptions } from './lib/options'
 import { buildPanicReply } from './lib/panic-reply'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
-import { isGuarded } from './lib/send'
+import { declareGuard, isGuarded } from './lib/send'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamFailure } from './lib/stream-failure'
 import { createUncoveredRouteWarning } from './lib/uncovered-routes'
@@ -29,10 +29,12 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     stackBudget: stackDedupe === false ? undefined : new StackBudget(stackDedupe.max, stackDedupe.windowMs),
     counter,
     rules,
-    log: fastify.log
+    log: fastify.log,
+    context: settings.context
   })
   const panicReply = buildPanicReply(settings)
   const shield = createShield(recorder, panicReply)
+  declareGuard(fastify)
 
   // What reaches no error handler, as Fastify reports it: streams broken after their headers, and
   // errors of routes registered before the plugin. No hook runs on a successful request.
@@ -65,7 +67,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     fastify.addHook('onClose', async () => processNet.detach())
     net = processNet
   }
-  fastify.decorate('recovery', { run: createRun(recorder, shield, () => net?.currentRequest()) })
+  fastify.decorate('recovery', createRecovery(recorder, shield, () => net?.currentRequest()))
 }
 
 const plugin = fp(fastifyRecovery, { fastify: '5.x', name: 'fastify-recovery' })

@@ -1,31 +1,47 @@
 import type { FastifyRequest } from 'fastify'
-import type { Recovery, RunOptions } from '../types/index'
+import type { PanicInfo, Recovery, RunOptions } from '../types/index'
+import { FST_RECOVERY_NOT_RECORDED } from './errors'
 import type { Shield } from './last-resort'
 import type { Incident, Recorder } from './record'
 
-// Contract §8, Go's `go func() { defer recover() }()`: a task started outside the request's
-// promise chain fails on its own, so it is run here, where a failure is logged and counted.
+// `app.recovery`: the failures the application hands to the plugin itself.
+// - run (contract §8, Go's `go func() { defer recover() }()`): a task started outside the request's
+//   promise chain fails on its own, so it is run here, where a failure is logged and counted.
+// - report (contract §10, Rails' `Rails.error.report`): a failure the application caught itself
+//   (a websocket handler, a queue consumer, a cron job) is recorded like a panic, and nothing is answered.
 
 /** `currentRequest`: the request whose async context is running (known while the process net is on). */
-export function createRun (recorder: Recorder, shield: Shield, currentRequest: () => FastifyRequest | undefined): Recovery['run'] {
-  return async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
+export function createRecovery (recorder: Recorder, shield: Shield, currentRequest: () => FastifyRequest | undefined): Recovery {
+  return { run, report }
+
+  async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
     try {
       return await task()
     } catch (value) {
-      const incident: Incident = { value, source: 'background' }
-      shield(incident, () => {
-        const { request = currentRequest(), name } = readRunOptions(options)
-        incident.request = request
-        incident.task = typeof name === 'string' ? name : undefined
-        recorder.record(incident)
-      })
+      record(value, 'background', options)
       return undefined
     }
   }
+
+  function report (value: unknown, options?: RunOptions): PanicInfo {
+    return record(value, 'reported', options)
+  }
+
+  function record (value: unknown, source: 'background' | 'reported', options: RunOptions | undefined): PanicInfo {
+    const incident: Incident = { value, source }
+    const info = shield(incident, () => {
+      const { request = currentRequest(), name } = readOptions(options)
+      incident.request = request
+      incident.task = typeof name === 'string' ? name : undefined
+      return recorder.record(incident)
+    })
+    // the shield wrote why the recording failed; the caller still gets an answer it can read
+    return info ?? { error: new FST_RECOVERY_NOT_RECORDED(), value, source, method: '', route: '', fingerprint: '' }
+  }
 }
 
-// run() never rejects, not even for options whose getters throw
-function readRunOptions (options: RunOptions | undefined): RunOptions {
+// neither run() nor report() throws, not even for options whose getters throw
+function readOptions (options: RunOptions | undefined): RunOptions {
   try {
     return { request: options?.request, name: options?.name }
   } catch {

@@ -24,20 +24,34 @@ const MAX_ENTRIES = 20
 const LISTING_MS = 20
 const CLOSING_BYTES = 160
 
-/** What one copy may still spend: JSON bytes, objects already visited, a deadline for listing keys. */
+/**
+ * What one copy may still spend: JSON bytes, objects already visited, a deadline for listing keys.
+ * The sets and the deadline are made when the first object is met: most thrown errors have none.
+ */
 export interface Budget {
   bytes: number
-  /** Every object visited so far, and those still being copied (a cycle leads back to one of these). */
-  readonly seen: Set<object>
-  readonly open: Set<object>
-  readonly deadline: number
+  /** The value the copy started from (it is visited first). */
+  root?: object
+  /** Every other object visited so far, and those still being copied (a cycle leads back to one of these). */
+  seen?: Set<object>
+  open?: Set<object>
+  deadline?: number
 }
 
-export function budgetOf (bytes: number): Budget {
+export function budgetOf (bytes: number, root?: object): Budget {
   // once spent, a copy still closes what it had opened: a short marker per level, and the leaf
   // that overran it; this is kept aside so the whole stays within `bytes`
   const closing = Math.min(CLOSING_BYTES, Math.floor(bytes / 8))
-  return { bytes: bytes - closing, seen: new Set(), open: new Set(), deadline: performance.now() + LISTING_MS }
+  return { bytes: bytes - closing, root }
+}
+
+/** Whether the copy has visited `object` already. */
+export function hasSeen (budget: Budget, object: object): boolean {
+  return object === budget.root || budget.seen?.has(object) === true
+}
+
+export function see (budget: Budget, object: object): void {
+  (budget.seen ??= new Set()).add(object)
 }
 
 /** How a copy treats what it meets. */
@@ -161,19 +175,20 @@ function functionNameOf (fn: object): string {
 
 function copyObject (object: object, budget: Budget, rules: CopyRules, depth: number): unknown {
   if (types.isProxy(object)) return fit('[Proxy]', STRING_BYTES, budget)
-  if (budget.seen.has(object)) return fit(budget.open.has(object) ? '[Circular]' : '[Repeated]', STRING_BYTES, budget)
+  if (hasSeen(budget, object)) return fit(object === budget.root || budget.open?.has(object) === true ? '[Circular]' : '[Repeated]', STRING_BYTES, budget)
   const tag = tagOf(object) ?? specialOf(object)
   if (tag !== undefined) return fit(tag, STRING_BYTES, budget)
   if (depth >= MAX_DEPTH) return fit(`[${constructorNameOf(object) ?? 'Object'}]`, STRING_BYTES, budget)
   if (budget.bytes <= 0) return fit('[…]', STRING_BYTES, budget)
-  if (performance.now() > budget.deadline) return fit('[…]', STRING_BYTES, budget)
-  budget.seen.add(object)
-  budget.open.add(object)
+  if (performance.now() > (budget.deadline ??= performance.now() + LISTING_MS)) return fit('[…]', STRING_BYTES, budget)
+  see(budget, object)
+  const open = budget.open ??= new Set()
+  open.add(object)
   try {
     if (isError(object)) return (rules.copyError ?? plainError)(object, budget, depth)
     return Array.isArray(object) ? copyArray(object, budget, rules, depth) : copyProperties(object, budget, rules, depth)
   } finally {
-    budget.open.delete(object)
+    open.delete(object)
   }
 }
 
@@ -228,8 +243,9 @@ export function copyProperties (
       const value = dataOf(object, key)
       copy = value === GETTER ? fit('[Getter]', STRING_BYTES, budget) : copyValue(value, budget, rules, depth + 1)
     }
-    // defined, not assigned: `out` may be an Error copy, where `__proto__` would be its prototype
-    Object.defineProperty(out, name, { value: copy, enumerable: true, writable: true, configurable: true })
+    // `out` may be an Error copy: a key its prototypes hold (`__proto__`, `toJSON`, `name`) is defined over them
+    if (name in out) Object.defineProperty(out, name, { value: copy, enumerable: true, writable: true, configurable: true })
+    else out[name] = copy
   }
   return out
 }

@@ -58,3 +58,8 @@ export const FST_RECOVERY_HANDLER_SENT = createError(
   'FST_RECOVERY_HANDLER_SENT',
   'The panic handler sent the failure itself with reply.send; the default reply was sent instead'
 )
+
+export const FST_RECOVERY_NOT_RECORDED = createError(
+  'FST_RECOVERY_NOT_RECORDED',
+  'The failure could not be recorded; a "recovery failed" line says why'
+)

@@ -11,19 +11,20 @@ import { isHttp2, writeRaw } from './send'
 // error, the panic counted if it was not yet, and a request still unanswered gets the generic 500
 // written straight to the socket.
 
-/** Runs an entry point's work for `incident`; never throws. */
-export type Shield = (incident: Incident, work: () => void) => void
+/** Runs an entry point's work for `incident`, and returns what it returned (`undefined` when it failed); never throws. */
+export type Shield = <T>(incident: Incident, work: () => T) => T | undefined
 
 export function createShield (recorder: Recorder, panicReply: PanicReplyBuilder): Shield {
-  return function shield (incident, work) {
+  return function shield<T> (incident: Incident, work: () => T): T | undefined {
     try {
-      work()
+      return work()
     } catch (failure) {
       recorder.recoveryFailed(incident, failure)
       const { request, reply } = incident
-      if (request === undefined || reply === undefined || incident.respond === false) return
+      if (request === undefined || reply === undefined || incident.respond === false) return undefined
       // built from strings the plugin made, and written by a function that never throws
       writeRaw(reply, panicReply.lastResort(requestIdOf(request), isHttp2(request)))
+      return undefined
     }
   }
 }

@@ -9,7 +9,7 @@ export const HANDLER_FAILED_MESSAGE = 'recovery handler failed'
 export const RECOVERY_FAILED_MESSAGE = 'recovery failed'
 
 // `error`/`value` are the line's `err`; `requestId` is the logger's own reqId binding
-const LINE_FIELDS = ['source', 'method', 'route', 'latencyMs', 'fingerprint', 'task'] as const satisfies ReadonlyArray<keyof PanicInfo>
+const LINE_FIELDS = ['source', 'method', 'route', 'latencyMs', 'fingerprint', 'task', 'context'] as const satisfies ReadonlyArray<keyof PanicInfo>
 
 /** What the line tells beside PanicInfo: the status the client gets or got, and a left-out stack. */
 export interface LineFacts {

@@ -1,4 +1,4 @@
-import { budgetOf, copyProperties, fit, type Budget, type CopyRules } from './bounded-copy'
+import { budgetOf, copyProperties, fit, hasSeen, see, type Budget, type CopyRules } from './bounded-copy'
 import type { Normalized } from './normalize'
 import { normalize } from './normalize'
 import { FST_RECOVERY_NON_ERROR } from './errors'
@@ -42,14 +42,13 @@ interface Copying {
  * (and never reads one: reading `stack` is what makes V8 format it).
  */
 export function loggedError (normalized: Normalized, withStack: boolean, rules: CopyRules): Error {
+  const { error, type } = normalized
   const copying: Copying = {
-    budget: budgetOf(ERR_BYTES),
+    budget: budgetOf(ERR_BYTES, error),
     withStack,
     // errors met among the properties are copied as Errors too, each with a chain of its own
-    rules: { secrets: rules.secrets, copyError: (error, _budget, depth) => copyError(error, copying, newChain(), depth) }
+    rules: { secrets: rules.secrets, copyError: (nested, _budget, depth) => copyError(nested, copying, newChain(), depth) }
   }
-  const { error, type } = normalized
-  copying.budget.seen.add(error)
   // a non-Error's description is the message of the error that describes it, read from there
   const message = inherits(error, FST_RECOVERY_NON_ERROR.prototype) ? undefined : normalized.message
   return copyError(error, copying, newChain(), 0, type, message)
@@ -60,51 +59,56 @@ function newChain (): Chain {
   return { message: MESSAGE_BYTES - MAX_CAUSES * MESSAGE_SEPARATOR, stack: STACK_BYTES - MAX_CAUSES * STACK_SEPARATOR, length: 0 }
 }
 
+// the thrown error's own properties that the copy writes in its own way
+const REWRITTEN = new Set(['message', 'stack', 'constructor'])
+const REWRITTEN_WITH_CAUSE = new Set([...REWRITTEN, 'cause'])
+
 function copyError (error: Error, copying: Copying, chain: Chain, depth: number, type = errorTypeOf(error), message?: string): Error {
   const { budget, rules, withStack } = copying
-  budget.bytes -= ERROR_FIELDS
-  const copy: Error = new (loggedErrorClass(fit(type, 128, budget)))()
-  hide(copy, 'name', type)
-  hide(copy, 'message', fitChain(message ?? errorMessageOf(error), chain, 'message', budget))
+  budget.bytes -= ERROR_FIELDS + type.length
+  // plain assignments on an object of a class made for its type: a serializer reads a copy fast
+  const copy = new (loggedErrorClass(type))()
+  copy.message = fitChain(message ?? errorMessageOf(error), chain, 'message', budget)
   if (withStack) {
     const stack = stackOf(error)
-    if (stack !== undefined) hide(copy, 'stack', fitChain(stack, chain, 'stack', budget))
+    if (stack !== undefined) copy.stack = fitChain(stack, chain, 'stack', budget)
   }
 
-  const skip = new Set(['message', 'stack', 'constructor'])
+  let rewritten = REWRITTEN
   const cause = dataOf(error, 'cause')
-  if (isError(cause) && !budget.seen.has(cause) && chain.length < MAX_CAUSES) {
-    budget.seen.add(cause)
+  if (isError(cause) && !hasSeen(budget, cause) && chain.length < MAX_CAUSES) {
+    see(budget, cause)
     chain.length++
-    hide(copy, 'cause', copyError(cause, copying, chain, depth))
-    skip.add('cause')
+    // pino folds it into message and stack, and skips it as a property
+    copy.cause = copyError(cause, copying, chain, depth)
+    rewritten = REWRITTEN_WITH_CAUSE
   }
 
   const errors = dataOf(error, 'errors')
   if (isArray(errors)) {
-    // AggregateError: pino lists these as `aggregateErrors`
+    // AggregateError: pino lists these as `aggregateErrors`; not enumerable, or it would list them twice
     const items: Error[] = []
     for (let i = 0; i < errors.length && i < MAX_AGGREGATED && budget.bytes > 0; i++) {
       const data = dataOf(errors, i)
       // an error met before (the aggregate itself, a repeated one) is a marker, as in any copy
-      const item = data === GETTER ? '[Getter]' : budget.seen.has(data as object) ? '[Repeated]' : data
+      const item = data === GETTER ? '[Getter]' : data !== null && typeof data === 'object' && hasSeen(budget, data) ? '[Repeated]' : data
       if (isError(item)) {
-        budget.seen.add(item)
+        see(budget, item)
         items.push(copyError(item, copying, newChain(), depth + 1))
       } else {
         items.push(copyError(normalize(item, rules).error, copying, newChain(), depth + 1, typeOfItem(item)))
       }
     }
-    hide(copy, 'errors', items)
-    skip.add('errors')
+    Object.defineProperty(copy, 'errors', { value: items, enumerable: false, writable: true, configurable: true })
   }
 
-  copyProperties(error, budget, rules, depth, copy as unknown as Record<string, unknown>, skip)
+  copyProperties(error, budget, rules, depth, copy as unknown as Record<string, unknown>, rewritten)
   return copy
 }
 
 // A logger without an `err` serializer writes the copy with JSON.stringify: `toJSON` gives it
 // pino's standard shape (not enumerable, so a serializer copying the properties leaves it out).
+const FOLDED = new Set(['message', 'stack', 'cause'])
 const LoggedError: Error = Object.create(Error.prototype, {
   toJSON: {
     value: function toJSON (this: Error): Record<string, unknown> {
@@ -112,7 +116,8 @@ const LoggedError: Error = Object.create(Error.prototype, {
       if (typeof this.stack === 'string') plain.stack = folded(this, 'stack', '\ncaused by: ')
       const errors = (this as { errors?: unknown }).errors
       if (Array.isArray(errors)) plain.aggregateErrors = errors
-      return Object.assign(plain, this)
+      for (const key of Object.keys(this)) if (!FOLDED.has(key)) plain[key] = (this as unknown as Record<string, unknown>)[key]
+      return plain
     }
   }
 })
@@ -151,10 +156,6 @@ function fitChain (text: string, chain: Chain, part: 'message' | 'stack', budget
   return kept
 }
 
-function hide (object: object, key: string, value: unknown): void {
-  Object.defineProperty(object, key, { value, enumerable: false, writable: true, configurable: true })
-}
-
 // pino and ECS name an error after `err.constructor.name`: a copy is made by a constructor that
 // carries the type of the thrown value (a few names are seen again and again: they are kept)
 const classes = new Map<string, new () => Error>()
@@ -164,7 +165,10 @@ function loggedErrorClass (type: string): new () => Error {
   if (named === undefined) {
     const constructor = function () {} as unknown as new () => Error
     Object.defineProperty(constructor, 'name', { value: type })
-    constructor.prototype = Object.create(LoggedError, { constructor: { value: constructor, writable: true, configurable: true } })
+    constructor.prototype = Object.create(LoggedError, {
+      constructor: { value: constructor, writable: true, configurable: true },
+      name: { value: type, writable: true, configurable: true }
+    })
     named = constructor
     if (classes.size < 100) classes.set(type, named)
   }

@@ -1,7 +1,7 @@
 import { validateHeaderName } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { register as globalRegistry, type Registry } from 'prom-client'
-import type { FastifyRecoveryOptions, PanicHandler } from '../types/index'
+import type { FastifyRecoveryOptions, PanicContext, PanicHandler } from '../types/index'
 import { describe, secretKeys, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
 import { DEFAULT_METRIC_NAME, type MetricsSettings } from './metrics'
@@ -21,6 +21,7 @@ export interface Settings {
   process: ProcessSettings | false
   /** How thrown values are copied into lines and descriptions: the credential keys, `redact` included. */
   rules: CopyRules
+  context: PanicContext | undefined
 }
 
 const DEFAULTS = {
@@ -33,7 +34,7 @@ const DEFAULTS = {
   process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 }
 } as const
 
-const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact'])
+const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact', 'context'])
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
@@ -59,7 +60,8 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     stackDedupe = DEFAULTS.stackDedupe,
     metrics = {},
     process = false,
-    redact = []
+    redact = [],
+    context
   } = opts
 
   if (typeof message !== 'string') fail('message', 'a string', message)
@@ -69,6 +71,7 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     fail('logLevel', `a level of the logger (${[...LOG_LEVELS].join(', ')})`, logLevel)
   }
   if (handler !== undefined && typeof handler !== 'function') fail('handler', 'a function', handler)
+  if (context !== undefined && typeof context !== 'function') fail('context', 'a function of (request, info)', context)
   if (!isPositive(handlerTimeout, MAX_TIMEOUT)) fail('handlerTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, handlerTimeout)
 
   return {
@@ -81,7 +84,8 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     stackDedupe: resolveStackDedupe(stackDedupe),
     metrics: resolveMetrics(metrics),
     process: resolveProcess(process),
-    rules: { secrets: secretKeys(resolveRedact(redact)) }
+    rules: { secrets: secretKeys(resolveRedact(redact)) },
+    context
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { PanicInfo, PanicSource } from '../types/index'
-import { truncate, type CopyRules } from './bounded-copy'
+import type { PanicContext, PanicInfo, PanicSource } from '../types/index'
+import { budgetOf, copyValue, truncate, type CopyRules } from './bounded-copy'
+import { publishPanic } from './channel'
 import { fingerprintOf } from './fingerprint'
 import { HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, writeLine } from './log'
 import { loggedError } from './logged-error'
@@ -9,9 +10,10 @@ import { normalize } from './normalize'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
 
-// Recording a panic is the same whatever its source: normalise it, fingerprint it, write its one
-// line, count it once. Every entry point hands the recorder an Incident; the recorder marks it
-// counted, so the last resort (lib/last-resort.ts) counts exactly the panics it did not.
+// Recording a panic is the same whatever its source: normalise it, fingerprint it, add the
+// application's context, write its one line, count it once, publish it. Every entry point hands the
+// recorder an Incident; the recorder marks it counted, so the last resort (lib/last-resort.ts)
+// counts exactly the panics it did not.
 
 /** A failure as an entry point sees it. */
 export interface Incident {
@@ -46,12 +48,16 @@ export interface RecorderParts {
   rules: CopyRules
   /** The logger for panics without a request. */
   log: FastifyBaseLogger
+  /** The `context` option. */
+  context: PanicContext | undefined
 }
 
 // a task name is the application's, but a line is bounded whatever it is given
 const TASK_BYTES = 256
+// contract §12: the context fields, bounded and redacted like `err`
+const CONTEXT_BYTES = 4 * 1024
 
-export function createRecorder ({ logLevel, stackBudget, counter, rules, log: rootLog }: RecorderParts): Recorder {
+export function createRecorder ({ logLevel, stackBudget, counter, rules, log: rootLog, context }: RecorderParts): Recorder {
   return { record, handlerFailed, recoveryFailed }
 
   function record (incident: Incident): PanicInfo {
@@ -70,6 +76,7 @@ export function createRecorder ({ logLevel, stackBudget, counter, rules, log: ro
       fingerprint: fingerprintOf(source, method, route, normalized.type, normalized.message),
       task: task === undefined ? undefined : truncate(task, TASK_BYTES)
     }
+    if (context !== undefined && request !== undefined) info.context = contextOf(context, request, info)
     const log = request?.log ?? rootLog
     if (isLevelEnabled(log, level)) {
       // the budget is spent only by lines that are written
@@ -78,7 +85,21 @@ export function createRecorder ({ logLevel, stackBudget, counter, rules, log: ro
       writeLine(log, level, loggedError(normalized, withStack, rules), fields, PANIC_MESSAGE)
     }
     count(incident, method, route)
+    publishPanic(info, request, reply)
     return info
+  }
+
+  // the application's function: if it throws or answers something that is not an object, the
+  // panic goes on without its fields
+  function contextOf (context: PanicContext, request: FastifyRequest, info: PanicInfo): Record<string, unknown> | undefined {
+    let fields: unknown
+    try {
+      fields = context(request, info)
+    } catch {
+      return undefined
+    }
+    const copy = copyValue(fields, budgetOf(CONTEXT_BYTES), rules)
+    return copy !== null && typeof copy === 'object' && !Array.isArray(copy) ? copy as Record<string, unknown> : undefined
   }
 
   function handlerFailed (info: PanicInfo, failure: unknown, request: FastifyRequest): void {

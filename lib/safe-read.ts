@@ -22,12 +22,17 @@ export function dataOf (object: object, key: PropertyKey): unknown {
   let current: object | null = object
   for (let depth = 0; current !== null && depth < MAX_CHAIN; depth++) {
     if (types.isProxy(current)) return undefined
-    const descriptor = Reflect.getOwnPropertyDescriptor(current, key)
-    if (descriptor !== undefined) return 'value' in descriptor ? descriptor.value : GETTER
+    // most keys looked up are absent: no descriptor is made for those
+    if (hasOwn(current, key)) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(current, key) as PropertyDescriptor
+      return 'value' in descriptor ? descriptor.value : GETTER
+    }
     current = Reflect.getPrototypeOf(current)
   }
   return undefined
 }
+
+const hasOwn = Object.hasOwn as (object: object, key: PropertyKey) => boolean
 
 /** The own enumerable string keys (listing them runs no code of an ordinary object); `undefined` for a Proxy. */
 export function ownKeysOf (object: object): string[] | undefined {

@@ -33,6 +33,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['redact with a number', { redact: [42] }, /option "redact" must be .*, got 42/],
   ['redact with a long name', { redact: ['k'.repeat(129)] }, /option "redact"/],
   ['redact too long', { redact: Array(1001).fill('k') }, /option "redact"/],
+  ['context', { context: { userId: 1 } }, /option "context" must be a function of \(request, info\), got Object \{"userId":1\}/],
   ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
 ]
 
@@ -65,7 +66,8 @@ test('the defaults and every valid form register', async (t) => {
     { process: { unhandledRejection: 'exit', uncaughtException: 'log', shutdownTimeout: 1 } },
     { process: {} },
     { redact: [] },
-    { redact: ['ssn', 'X-Tenant-Key'] }
+    { redact: ['ssn', 'X-Tenant-Key'] },
+    { context: () => ({}) }
   ] as const
   for (const options of forms) {
     const app = Fastify()

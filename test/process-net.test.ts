@@ -29,7 +29,8 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
     stackBudget: undefined,
     counter: new PanicCounter(registry, 'fastify_panics_total'),
     rules: { secrets: secretKeys() },
-    log: app.log
+    log: app.log,
+    context: undefined
   })
   const panicReply = buildPanicReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' })
   const net = new ProcessNet({

@@ -11,8 +11,12 @@ declare module 'fastify' {
 type FastifyRecovery = FastifyPluginAsync<fastifyRecovery.FastifyRecoveryOptions>
 
 declare namespace fastifyRecovery {
-  /** Where a panic happened. */
-  export type PanicSource = 'request' | 'response' | 'background' | 'process'
+  /**
+   * Where a panic happened: `request` (before the response started), `response` (after its headers
+   * went out), `background` (`app.recovery.run`), `process` (the `process` net), `reported`
+   * (`app.recovery.report`).
+   */
+  export type PanicSource = 'request' | 'response' | 'background' | 'process' | 'reported'
 
   /** What the plugin knows about one panic. Passed to the `handler` option. */
   export interface PanicInfo {
@@ -29,9 +33,14 @@ declare namespace fastifyRecovery {
     latencyMs?: number
     /** Short and stable for repeated occurrences of one failure: same source, method, route, error type and message shape. */
     fingerprint: string
-    /** The name given to `app.recovery.run`, for background tasks. */
+    /** The name given to `app.recovery.run` or `app.recovery.report`. */
     task?: string
+    /** What the `context` option returned for the panic's request, bounded and redacted. */
+    context?: Record<string, unknown>
   }
+
+  /** Fields the application adds to a panic of a request (user id, tenant, feature flag). */
+  export type PanicContext = (request: FastifyRequest, info: PanicInfo) => Record<string, unknown> | undefined
 
   /** What a custom `handler` may answer instead of the default reply. Fields left out keep their default. */
   export interface PanicReply {
@@ -99,10 +108,16 @@ declare namespace fastifyRecovery {
     process?: boolean | ProcessOptions
     /**
      * More key names whose values are written as `[redacted]` wherever they appear in a thrown value
-     * (compared without case, `-` or `_`), besides the built-in credential names
+     * (compared without case, `-`, `_` or `.`), besides the built-in credential names
      * (`authorization`, `cookie`, `password`, `token`, ... and keys ending in `password`, `secret`, `token`).
      */
     redact?: string[]
+    /**
+     * Fields for the panics of a request, written under `panic.context` and given to the handler and
+     * the diagnostics channel as `info.context`; copied with the bounds (4 KiB) and redaction of `err`.
+     * If it throws or returns something that is not an object, the panic goes on without them.
+     */
+    context?: PanicContext
   }
 
   export interface RunOptions {
@@ -112,12 +127,26 @@ declare namespace fastifyRecovery {
     name?: string
   }
 
+  export type ReportOptions = RunOptions
+
+  /** What is published on the `fastify-recovery.panic` diagnostics channel for each panic. */
+  export interface PanicMessage {
+    info: PanicInfo
+    request?: FastifyRequest
+    reply?: FastifyReply
+  }
+
   export interface Recovery {
     /**
      * Runs `task` now. Resolves to its result, or to `undefined` when it threw or rejected
      * (the failure is logged and counted with `source="background"`). Never rejects.
      */
     run<T>(task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined>
+    /**
+     * Records a failure the application caught itself: one line, one count with
+     * `source="reported"`, the diagnostics channel. Answers nothing, never throws, works for any value.
+     */
+    report(value: unknown, options?: ReportOptions): PanicInfo
   }
 
   export const fastifyRecovery: FastifyRecovery

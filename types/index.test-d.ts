@@ -5,7 +5,9 @@ import recovery, {
   fastifyRecovery,
   type FastifyRecoveryOptions,
   type PanicHandler,
+  type PanicContext,
   type PanicInfo,
+  type PanicMessage,
   type PanicReply,
   type PanicSource,
   type ProcessOptions,
@@ -83,3 +85,34 @@ app.get('/', async (request) => {
 })
 expectError(app.recovery.run(() => 1, { name: 42 }))
 expectError(app.recovery.run(42))
+
+// redact and context
+app.register(recovery, { redact: ['ssn', 'x-tenant-key'] })
+expectError(app.register(recovery, { redact: 'ssn' }))
+app.register(recovery, {
+  context: (request, info) => {
+    expectType<FastifyRequest>(request)
+    expectType<PanicInfo>(info)
+    return { userId: 42, tenant: request.headers['x-tenant'] }
+  }
+})
+app.register(recovery, { context: () => undefined })
+expectError(app.register(recovery, { context: { userId: 1 } }))
+expectError(app.register(recovery, { context: () => 'user 42' }))
+expectAssignable<PanicContext>(() => ({ flag: true }))
+app.register(recovery, { handler: (panic) => { expectType<Record<string, unknown> | undefined>(panic.context); expectType<string | undefined>(panic.task) } })
+
+// app.recovery.report
+expectAssignable<PanicSource>('reported')
+expectType<PanicInfo>(app.recovery.report(new Error('caught')))
+expectType<PanicInfo>(app.recovery.report('anything', { name: 'cron' }))
+app.get('/report', async (request) => {
+  app.recovery.report(new Error('degraded'), { request, name: 'fallback' })
+  return 'ok'
+})
+expectError(app.recovery.report(new Error('x'), { name: 42 }))
+
+// the diagnostics channel's message
+expectAssignable<PanicMessage>({ info: app.recovery.report(1) })
+expectType<PanicInfo>(({} as PanicMessage).info)
+expectType<FastifyRequest | undefined>(({} as PanicMessage).request)

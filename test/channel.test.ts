@@ -1,0 +1,122 @@
+import { test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { Readable } from 'node:stream'
+import type { PanicMessage } from '../types/index'
+import { buildApp, sleep } from './helper'
+
+// Contract §11: every recorded panic, whatever its source, is published once on
+// `fastify-recovery.panic`, after its line is written and it is counted, before the client is
+// answered; nothing is built when nobody subscribes.
+
+const NAME = 'fastify-recovery.panic'
+
+test('one message per panic of every source, after line and count, before the reply', async (t) => {
+  const { app, panics, total } = await buildApp({ process: { unhandledRejection: 'log' } })
+  const seen: Array<{ message: PanicMessage, lines: number, counted: Promise<number>, replied: boolean | undefined }> = []
+  const subscriber = (message: unknown): void => {
+    const panic = message as PanicMessage
+    // what was true at publication time (prom-client reads its values when get() is called)
+    seen.push({ message: panic, lines: panics().length, counted: total(), replied: panic.reply?.raw.headersSent })
+  }
+  subscribe(NAME, subscriber)
+  t.teardown(async () => { unsubscribe(NAME, subscriber); await app.close() })
+  app.get('/boom', async () => { throw new Error('request') })
+  app.get('/stream', async (_request, reply) => {
+    let sent = false
+    return reply.type('text/plain').send(new Readable({ read () { if (sent) setTimeout(() => this.destroy(new Error('response')), 5); else this.push('x'); sent = true } }))
+  })
+  app.get('/detached', async () => { Promise.reject(new Error('process')); return 'ok' })
+  await app.ready()
+  await app.inject('/boom')
+  await app.inject('/stream').catch(() => {})
+  await app.inject('/detached')
+  await sleep(20)
+  await app.recovery.run(() => { throw new Error('background') })
+  app.recovery.report(new Error('reported'))
+  await sleep(20)
+
+  t.same(seen.map(({ message }) => message.info.source), ['request', 'response', 'process', 'background', 'reported'])
+  t.same(seen.map(({ message }) => message.info.error.message), ['request', 'response', 'process', 'background', 'reported'])
+  seen.forEach(({ lines }, i) => t.equal(lines, i + 1, `${seen[i].message.info.source}: its line was written before`))
+  t.equal(seen[0].replied, false, 'published before the client is answered')
+  t.ok(seen[0].message.request !== undefined && seen[0].message.reply !== undefined, 'with the request and reply')
+  t.equal(seen[3].message.request, undefined, 'a task without a request: none')
+  t.equal(await total(), 5, 'each counted once')
+  t.same(await Promise.all(seen.map(({ counted }) => counted)), [1, 2, 3, 4, 5], 'each counted before it was published')
+})
+
+test('an error tracker that forwards panics (the README recipe)', async (t) => {
+  const tracked: Array<Record<string, unknown>> = []
+  // a fake tracker standing in for Sentry, Bugsnag or an in-house one
+  const tracker = { captureException: (error: Error, extra: Record<string, unknown>) => { tracked.push({ error, ...extra }) } }
+  const forward = (message: unknown): void => {
+    const { info } = message as PanicMessage
+    tracker.captureException(info.error, { tags: { source: info.source, route: info.route }, requestId: info.requestId, fingerprint: [info.fingerprint] })
+  }
+  subscribe(NAME, forward)
+  const { app } = await buildApp()
+  t.teardown(async () => { unsubscribe(NAME, forward); await app.close() })
+  app.get('/orders/:id', async () => { throw new TypeError('total of undefined') })
+  await app.inject('/orders/1')
+  t.equal(tracked.length, 1)
+  t.match(tracked[0], { error: { message: 'total of undefined' }, tags: { source: 'request', route: '/orders/:id' }, requestId: 'req-1' })
+})
+
+test('nobody subscribed: nothing is published', async (t) => {
+  const panicChannel = channel(NAME)
+  const publish = panicChannel.publish
+  let published = 0
+  panicChannel.publish = (data: unknown) => { published++; publish.call(panicChannel, data) }
+  t.teardown(() => { panicChannel.publish = publish })
+  const { app, total } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw new Error('x') })
+  await app.inject('/boom')
+  t.equal(await total(), 1)
+  t.equal(published, 0)
+})
+
+async function child (script: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const spawned = spawn(process.execPath, [...process.execArgv, '-e', `
+    const dc = require('node:diagnostics_channel')
+    const Fastify = require('fastify')
+    const recovery = require(${JSON.stringify(require.resolve('../index.ts'))})
+    dc.subscribe('${NAME}', ({ info }) => { if (info.source !== 'process') throw new Error('the subscriber is broken') })
+    const app = Fastify({ logger: { level: 'error' } })
+    ${script}
+  `], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  spawned.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  spawned.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const [code] = await once(spawned, 'exit')
+  return { code: code as number | null, stdout, stderr }
+}
+
+test('a subscriber that throws: the panic is logged and counted; Node raises its error as an uncaught exception', async (t) => {
+  const { code, stdout, stderr } = await child(`
+    app.register(recovery)
+    app.get('/boom', async () => { throw new Error('the panic') })
+    app.inject('/boom')
+  `)
+  t.equal(code, 1, 'without the process net, the process crashes, as Node does for any subscriber that throws')
+  t.match(stderr, /the subscriber is broken/)
+  t.match(stdout, /"msg":"panic recovered"/, 'the line was written before')
+})
+
+test('a subscriber that throws, with the process net logging uncaught exceptions: the client is answered, both are recorded', async (t) => {
+  const { code, stdout } = await child(`
+    app.register(recovery, { process: { uncaughtException: 'log' } })
+    app.get('/boom', async () => { throw new Error('the panic') })
+    app.ready().then(() => app.inject('/boom')).then((res) => {
+      setTimeout(() => { console.log(JSON.stringify({ reply: res.statusCode })); app.close() }, 20)
+    })
+  `)
+  t.equal(code, 0)
+  t.match(stdout, /"reply":500/)
+  const panics = stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => line.msg === 'panic recovered')
+  t.same(panics.map((line) => line.panic.source), ['request', 'process'])
+  t.equal(panics[1].err.message, 'the subscriber is broken')
+})

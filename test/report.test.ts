@@ -1,0 +1,104 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import { Counter, Registry } from 'prom-client'
+import { buildApp, recovery } from './helper'
+
+// Contract §10: app.recovery.report records a failure the application caught itself — one line,
+// one count with source="reported", the diagnostics channel — answers nothing, is synchronous,
+// never throws, and works for any value.
+
+test('without a request: one line and one count with method="" and route=""; the PanicInfo is returned', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  const error = new Error('queue message malformed')
+  const info = app.recovery.report(error, { name: 'orders-consumer' })
+  t.match(info, { error, value: error, source: 'reported', method: '', route: '', task: 'orders-consumer', fingerprint: /^[0-9a-f]{12}$/ })
+  t.equal(panics().length, 1, 'written before report returned: it is synchronous')
+  t.match(panics()[0], { level: 50, err: { message: 'queue message malformed' }, panic: { source: 'reported', method: '', route: '', task: 'orders-consumer' } })
+  t.notOk('reqId' in panics()[0])
+  t.equal(await count({ source: 'reported', method: '', route: '' }), 1)
+})
+
+test('with a request: its reqId, method and route; the request is not answered', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/orders/:id', async (request) => {
+    try {
+      JSON.parse('{broken')
+    } catch (error) {
+      const info = app.recovery.report(error, { request })
+      return { degraded: true, requestId: info.requestId }
+    }
+  })
+  const res = await app.inject('/orders/7')
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { degraded: true, requestId: 'req-1' })
+  t.match(panics()[0], { reqId: 'req-1', err: { type: 'SyntaxError' }, panic: { source: 'reported', method: 'GET', route: '/orders/:id' } })
+  t.notOk('statusCode' in (panics()[0].panic ?? {}), 'no status: nothing was answered')
+  t.equal(await count({ source: 'reported', method: 'GET', route: '/orders/:id' }), 1)
+})
+
+test('with the process net on, the request of the current async context is the default', async (t) => {
+  const { app, panics } = await buildApp({ process: true })
+  t.teardown(() => app.close())
+  app.get('/implicit', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1))
+    app.recovery.report(new Error('caught deep down'))
+    return 'ok'
+  })
+  await app.ready()
+  await app.inject('/implicit')
+  t.match(panics()[0], { reqId: 'req-1', panic: { source: 'reported', route: '/implicit' } })
+})
+
+test('any value, any options: never throws, one line and one count each', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  const values = [undefined, null, 'text', 42n, Symbol('s'), new Proxy({}, { get () { throw new Error('trap') } }),
+    Object.defineProperty(new Error('x'), 'message', { get () { throw new Error('getter') } }), Promise.reject(new Error('p'))]
+  const hostileOptions = Object.defineProperty({}, 'request', { get () { throw new Error('options getter') } })
+  for (const value of values) {
+    t.doesNotThrow(() => app.recovery.report(value))
+    t.doesNotThrow(() => app.recovery.report(value, hostileOptions as never))
+  }
+  t.equal(panics().length, values.length * 2)
+  t.equal(await count({ source: 'reported' }), values.length * 2)
+})
+
+test('a BullMQ-style worker loop reports each failed job and goes on', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  const jobs = [{ id: 1, data: 'ok' }, { id: 2, data: null }, { id: 3, data: 'ok' }, { id: 4, data: null }]
+  const done: number[] = []
+  const process = async (job: { id: number, data: string | null }): Promise<void> => {
+    if (job.data === null) throw new TypeError(`job ${job.id} has no data`)
+    done.push(job.id)
+  }
+  // the worker loop of the README recipe
+  for (const job of jobs) {
+    try {
+      await process(job)
+    } catch (error) {
+      app.recovery.report(error, { name: 'send-receipts' })
+    }
+  }
+  t.same(done, [1, 3])
+  t.equal(panics().length, 2)
+  t.equal(new Set(panics().map((line) => line.panic?.fingerprint)).size, 1, 'one failure, one fingerprint')
+  t.equal(await count({ source: 'reported' }), 2)
+})
+
+test('when recording itself fails, report still returns an answer and never throws', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const registry = new Registry()
+  const counter = new Counter({ name: 'fastify_panics_total', help: 'h', labelNames: ['method', 'route', 'source'], registers: [registry] })
+  const app = Fastify({ logger: { stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  await app.register(recovery, { metrics: { registry } })
+  t.teardown(() => app.close())
+  await app.ready()
+  counter.inc = () => { throw new Error('the registry is broken') }
+  const value = new Error('caught')
+  const info = app.recovery.report(value)
+  t.match(info, { value, source: 'reported', error: { code: 'FST_RECOVERY_NOT_RECORDED' } })
+  t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 1)
+})
