@@ -8,7 +8,7 @@ import { createShield } from './lib/last-resort'
 import { listenToLogController } from './lib/log-controller'
 import { mountMetrics } from './lib/metrics'
 import { resolveOptions } from './lib/options'
-import { buildPanicReply } from './lib/panic-reply'
+import { buildDefaultReply } from './lib/default-reply'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
 import { declareGuard, isGuarded } from './lib/send'
@@ -32,8 +32,8 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     log: fastify.log,
     context: settings.context
   })
-  const panicReply = buildPanicReply(settings)
-  const shield = createShield(recorder, panicReply)
+  const defaultReply = buildDefaultReply(settings)
+  const shield = createShield(recorder, defaultReply)
   declareGuard(fastify)
 
   // What reaches no error handler, as Fastify reports it: streams broken after their headers, and
@@ -51,7 +51,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   fastify.setErrorHandler(buildErrorHandler({
     handler: settings.handler,
     handlerTimeout: settings.handlerTimeout,
-    panicReply,
+    defaultReply,
     recorder,
     shield,
     rules,
@@ -61,7 +61,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // opt-in: only then does a request run inside an AsyncLocalStorage context
   let net: ProcessNet | undefined
   if (settings.process !== false) {
-    const processNet = new ProcessNet({ fastify, settings: settings.process, recorder, shield, panicReply })
+    const processNet = new ProcessNet({ fastify, settings: settings.process, recorder, shield, defaultReply })
     fastify.addHook('onRequest', processNet.enter)
     fastify.addHook('onReady', async () => processNet.attach())
     fastify.addHook('onClose', async () => processNet.detach())

@@ -1,7 +1,8 @@
 'use strict'
 
 // The demo: `npm start` builds the plugin and runs this on 127.0.0.1:3000 (PORT overrides).
-// Pretty logs in a terminal, JSON lines otherwise.
+// Pretty logs in a terminal, JSON lines otherwise. With NODE_ENV=development, the developer page is
+// on: open a /panic route in a browser.
 
 const Fastify = require('fastify')
 const recovery = require('fastify-recovery')
@@ -12,9 +13,11 @@ const app = Fastify({
 })
 
 const users = new Map([['1', { id: '1', name: 'Ada' }]])
+// the plugin refuses `development: true` under any other NODE_ENV
+const development = process.env.NODE_ENV === 'development'
 
 async function main () {
-  await app.register(recovery, { metrics: { endpoint: '/metrics' } })
+  await app.register(recovery, { metrics: { endpoint: '/metrics' }, development })
 
   app.get('/', async (request) => ({
     routes: {
@@ -28,7 +31,10 @@ async function main () {
       '/panic/background': 'a background task that fails after the reply (app.recovery.run)',
       '/metrics': 'the Prometheus counter fastify_panics_total'
     },
-    try: `curl -i http://${request.headers.host}/panic/sync, or with -H "accept: application/problem+json"`
+    try: `curl -i http://${request.headers.host}/panic/sync, or with -H "accept: application/problem+json"`,
+    developerPage: development
+      ? 'on (NODE_ENV=development): open a /panic route in a browser to see the error, its cause chain and the source of each frame'
+      : 'off: start with NODE_ENV=development npm start to see panics in the browser'
   }))
 
   app.get('/ok', async () => ({ ok: true }))

@@ -6,7 +6,7 @@ import { askHandler, type HandlerOutcome } from './custom-handler'
 import { FST_RECOVERY_HANDLER_SENT } from './errors'
 import type { Shield } from './last-resort'
 import { logPassThrough, type FastifyErrorLine } from './log'
-import { customPanicReply, type PanicReplyBuilder } from './panic-reply'
+import { handlerReply, type DefaultReplyBuilder } from './default-reply'
 import { passThroughReply } from './pass-through'
 import type { Incident, Recorder } from './record'
 import { requestIdOf } from './request-facts'
@@ -19,7 +19,7 @@ import { breakResponse, guard, hasAnswered, refusedSend, responseState, sendPlan
 export interface ErrorHandlerParts {
   handler: PanicHandler | undefined
   handlerTimeout: number
-  panicReply: PanicReplyBuilder
+  defaultReply: DefaultReplyBuilder
   recorder: Recorder
   shield: Shield
   rules: CopyRules
@@ -28,7 +28,7 @@ export interface ErrorHandlerParts {
 }
 
 export function buildErrorHandler (parts: ErrorHandlerParts) {
-  const { handler, handlerTimeout, panicReply, recorder, shield, rules, fastifyErrorLine } = parts
+  const { handler, handlerTimeout, defaultReply, recorder, shield, rules, fastifyErrorLine } = parts
 
   return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const incident: Incident = { value, source: 'request', request, reply }
@@ -57,7 +57,7 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
     incident.statusCode = PANIC_STATUS
     const info = recorder.record(incident)
     if (state === 'gone') return
-    const plan = panicReply(request, info.requestId as string)
+    const plan = defaultReply(request, info.requestId as string, PANIC_STATUS, info)
     // in place before the custom handler runs: it cannot send the failure itself either
     guard(reply, { value, fallback: () => plan })
     if (handler === undefined) {
@@ -79,7 +79,7 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
       recorder.handlerFailed(info, outcome.failure, request)
       sendPlan(reply, plan)
     } else {
-      sendPlan(reply, outcome.custom === undefined ? plan : customPanicReply(outcome.custom, request, info.requestId as string, panicReply))
+      sendPlan(reply, outcome.custom === undefined ? plan : handlerReply(outcome.custom, request, info.requestId as string, defaultReply))
     }
   }
 
@@ -89,7 +89,7 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
     reply.code(statusCode)
     logPassThrough(fastifyErrorLine, incident.value, request, reply)
     guard(reply, {
-      fallback: () => panicReply(request, requestIdOf(request)),
+      fallback: () => defaultReply(request, requestIdOf(request)),
       onDoubleFault: (failure) => {
         const panic: Incident = { value: failure, source: 'request', request, reply, statusCode: PANIC_STATUS }
         shield(panic, () => { recorder.record(panic) })

@@ -13,6 +13,16 @@ export const CONNECTION_HEADERS: readonly string[] = ['connection', 'keep-alive'
 export const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive',
   'proxy-connection', 'upgrade', 'trailer', 'te'])
 
+/** Whether `name` can be a header's name. Never throws. */
+export function isHeaderName (name: unknown): name is string {
+  try {
+    validateHeaderName(name as string)
+    return typeof name === 'string'
+  } catch {
+    return false
+  }
+}
+
 /** Whether `name: value` can be written (what Node checks in writeHead). Never throws. */
 export function isSendable (name: string, value: unknown): boolean {
   try {

@@ -1,4 +1,4 @@
-import type { PanicReplyBuilder } from './panic-reply'
+import type { DefaultReplyBuilder } from './default-reply'
 import type { Incident, Recorder } from './record'
 import { requestIdOf } from './request-facts'
 import { isHttp2, writeRaw } from './send'
@@ -14,7 +14,7 @@ import { isHttp2, writeRaw } from './send'
 /** Runs an entry point's work for `incident`, and returns what it returned (`undefined` when it failed); never throws. */
 export type Shield = <T>(incident: Incident, work: () => T) => T | undefined
 
-export function createShield (recorder: Recorder, panicReply: PanicReplyBuilder): Shield {
+export function createShield (recorder: Recorder, defaultReply: DefaultReplyBuilder): Shield {
   return function shield<T> (incident: Incident, work: () => T): T | undefined {
     try {
       return work()
@@ -23,7 +23,7 @@ export function createShield (recorder: Recorder, panicReply: PanicReplyBuilder)
       const { request, reply } = incident
       if (request === undefined || reply === undefined || incident.respond === false) return undefined
       // built from strings the plugin made, and written by a function that never throws
-      writeRaw(reply, panicReply.lastResort(requestIdOf(request), isHttp2(request)))
+      writeRaw(reply, defaultReply.lastResort(requestIdOf(request), isHttp2(request)))
       return undefined
     }
   }

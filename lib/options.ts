@@ -1,9 +1,9 @@
-import { validateHeaderName } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { register as globalRegistry, type Registry } from 'prom-client'
 import type { FastifyRecoveryOptions, PanicContext, PanicHandler } from '../types/index'
 import { describe, secretKeys, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
+import { isHeaderName } from './headers'
 import { DEFAULT_METRIC_NAME, type MetricsSettings } from './metrics'
 import type { ProcessSettings } from './process'
 
@@ -22,6 +22,7 @@ export interface Settings {
   /** How thrown values are copied into lines and descriptions: the credential keys, `redact` included. */
   rules: CopyRules
   context: PanicContext | undefined
+  development: boolean
 }
 
 const DEFAULTS = {
@@ -34,7 +35,7 @@ const DEFAULTS = {
   process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 }
 } as const
 
-const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact', 'context'])
+const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact', 'context', 'development'])
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
@@ -59,9 +60,10 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handlerTimeout = DEFAULTS.handlerTimeout,
     stackDedupe = DEFAULTS.stackDedupe,
     metrics = {},
-    process = false,
+    process: processOption = false,
     redact = [],
-    context
+    context,
+    development = false
   } = opts
 
   if (typeof message !== 'string') fail('message', 'a string', message)
@@ -72,6 +74,11 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
   }
   if (handler !== undefined && typeof handler !== 'function') fail('handler', 'a function', handler)
   if (context !== undefined && typeof context !== 'function') fail('context', 'a function of (request, info)', context)
+  if (typeof development !== 'boolean') fail('development', 'a boolean', development)
+  // the developer page shows the failure: it must not reach production by accident
+  if (development && process.env.NODE_ENV !== 'development') {
+    fail('development', `false unless NODE_ENV is exactly "development" (it is ${describe(process.env.NODE_ENV, DESCRIBE_ALL)})`, development)
+  }
   if (!isPositive(handlerTimeout, MAX_TIMEOUT)) fail('handlerTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, handlerTimeout)
 
   return {
@@ -83,9 +90,10 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handlerTimeout,
     stackDedupe: resolveStackDedupe(stackDedupe),
     metrics: resolveMetrics(metrics),
-    process: resolveProcess(process),
+    process: resolveProcess(processOption),
     rules: { secrets: secretKeys(resolveRedact(redact)) },
-    context
+    context,
+    development
   }
 }
 
@@ -144,15 +152,6 @@ function isPositive (value: unknown, max: number): value is number {
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function isHeaderName (value: unknown): value is string {
-  try {
-    validateHeaderName(value as string)
-    return typeof value === 'string'
-  } catch {
-    return false
-  }
 }
 
 // duck-typed: a registry from another copy of prom-client works as well

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Shield } from './last-resort'
-import type { PanicReplyBuilder } from './panic-reply'
+import type { DefaultReplyBuilder } from './default-reply'
 import type { Incident, Recorder } from './record'
 import { requestIdOf } from './request-facts'
 import { dataOf } from './safe-read'
@@ -54,7 +54,7 @@ export interface ProcessNetParts {
   recorder: Recorder
   shield: Shield
   /** The generic 500 for a culprit request. */
-  panicReply: PanicReplyBuilder
+  defaultReply: DefaultReplyBuilder
   host?: ProcessHost
 }
 
@@ -137,7 +137,7 @@ export class ProcessNet {
       // the net answers the culprit only: any other request goes on
       respond: culprit !== undefined
     }
-    shield(incident, () => { recorder.record(incident) })
+    const info = shield(incident, () => recorder.record(incident))
     if (!exit) return
     if (registry.shuttingDown) {
       host.exit(1)
@@ -147,7 +147,7 @@ export class ProcessNet {
     if (culprit !== undefined) {
       shield(incident, () => {
         const { request, reply } = culprit
-        const plan = this.#parts.panicReply(request, requestIdOf(request))
+        const plan = this.#parts.defaultReply(request, requestIdOf(request), 500, info)
         if (!isHttp2(request)) plan.headers.connection = 'close'
         guard(reply, { fallback: () => plan })
         sendPlan(reply, plan)

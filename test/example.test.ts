@@ -51,3 +51,24 @@ test('the demo server', async (t) => {
   const [code] = await once(server, 'exit')
   t.equal(code, 0, 'shuts down cleanly')
 })
+
+test('the demo with NODE_ENV=development: the developer page is on and says so', async (t) => {
+  const server = spawn(process.execPath, [resolve(__dirname, '..', 'example', 'server.js')], {
+    env: { ...process.env, PORT: '0', NODE_ENV: 'development' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { server.kill('SIGKILL') })
+  let output = ''
+  const base = await new Promise<string>((resolve) => {
+    server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match) resolve(match[1])
+    })
+  })
+  const index = await (await fetch(base + '/')).json() as { developerPage: string }
+  t.match(index.developerPage, /^on \(NODE_ENV=development\)/)
+  const page = await fetch(base + '/panic/sync', { headers: { accept: 'text/html' } })
+  t.equal(page.status, 500)
+  t.match(await page.text(), '<span class="type">TypeError</span>')
+})

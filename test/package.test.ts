@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -50,7 +50,8 @@ app.register(fastifyRecovery, { metrics: false })
 app.register(recovery, { closeConnection: 'sometimes' })
 app.after(async () => {
   const result: number | undefined = await app.recovery.run(() => 1, { name: 'typed' })
-  console.log(result)
+  const reported: PanicInfo = app.recovery.report(new Error('caught'), { name: 'typed' })
+  console.log(result, reported.source)
 })
 `
 
@@ -73,6 +74,11 @@ test('the packed tarball works next to fastify@5: CJS, ESM, .cts and .mts', asyn
   await run('mkdir', ['-p', consumer])
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball), 'fastify@5', '@types/node@20'], { cwd: consumer })
+
+  // what is shipped points at nothing that is not shipped
+  const installed = join(consumer, 'node_modules', 'fastify-recovery', 'dist')
+  const shipped = (await readdir(installed, { recursive: true })).filter((name) => name.endsWith('.js'))
+  for (const name of shipped) t.notMatch(await readFile(join(installed, name), 'utf8'), 'sourceMappingURL', `${name}: no reference to a source map`)
 
   await writeFile(join(consumer, 'cjs.cjs'), cjs)
   await writeFile(join(consumer, 'esm.mjs'), esm)

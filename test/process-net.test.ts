@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import { ProcessNet, type ProcessHost, type ProcessSettings } from '../lib/process'
 import { createRecorder } from '../lib/record'
-import { buildPanicReply } from '../lib/panic-reply'
+import { buildDefaultReply } from '../lib/default-reply'
 import { createShield } from '../lib/last-resort'
 import { secretKeys } from '../lib/bounded-copy'
 import { counterValue, recovery, sleep } from './helper'
@@ -32,13 +32,13 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
     log: app.log,
     context: undefined
   })
-  const panicReply = buildPanicReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' })
+  const defaultReply = buildDefaultReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id', development: false })
   const net = new ProcessNet({
     fastify: app,
     settings: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 1000, ...settings },
     recorder,
-    shield: createShield(recorder, panicReply),
-    panicReply,
+    shield: createShield(recorder, defaultReply),
+    defaultReply,
     host
   })
   app.addHook('onRequest', net.enter)

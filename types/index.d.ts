@@ -118,6 +118,13 @@ declare namespace fastifyRecovery {
      * If it throws or returns something that is not an object, the panic goes on without them.
      */
     context?: PanicContext
+    /**
+     * The developer page: a browser gets a page with the error, its `cause` chain and the source
+     * around each frame of the application; a JSON client the generic body plus
+     * `development: { type, message, stack }`. Default `false`; `true` is refused (a TypeError at
+     * registration) unless `NODE_ENV` is exactly `development`.
+     */
+    development?: boolean
   }
 
   export interface RunOptions {

@@ -1,33 +1,40 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import Negotiator from 'negotiator'
+import type { PanicInfo } from '../types/index'
 import type { CustomReply } from './custom-handler'
+import { developmentFields, developmentPage } from './development-page'
 import { isSendable } from './headers'
 import { isHttp2, staleHeaders, type RawPlan } from './send'
 
 // What the client gets for a panic (contract §3): the generic 500, as JSON or RFC 9457 problem+json,
-// carrying the request id and nothing of the failure.
+// carrying the request id and nothing of the failure. With the `development` option (§13), a
+// browser gets the developer page and a JSON client a `development` field.
 
-export interface PanicReplySettings {
+export interface DefaultReplySettings {
   message: string
   closeConnection: 'auto' | boolean
   requestIdHeader: string | false
+  development: boolean
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 // RFC 9457 §3: the problem media type; sent as a Buffer so Fastify does not append a charset
 const PROBLEM_TYPE = 'application/problem+json'
+const HTML_TYPE = 'text/html'
 const OFFERED_TYPES = ['application/json', PROBLEM_TYPE]
+const OFFERED_IN_DEVELOPMENT = [...OFFERED_TYPES, HTML_TYPE]
 
 /** Builds the default reply to a panic for a request, with status 500 unless told otherwise. */
-export interface PanicReplyBuilder {
-  (request: FastifyRequest, requestId: string, statusCode?: number): RawPlan
+export interface DefaultReplyBuilder {
+  /** `info`: the panic, for the developer page and field (when the `development` option is on). */
+  (request: FastifyRequest, requestId: string, statusCode?: number, info?: PanicInfo): RawPlan
   /** The reply of the last resort: plain JSON, no negotiation, the connection closed. Never throws. */
   lastResort (requestId: string, http2: boolean): RawPlan
 }
 
-export function buildPanicReply (settings: PanicReplySettings): PanicReplyBuilder {
-  const { requestIdHeader, closeConnection } = settings
+export function buildDefaultReply (settings: DefaultReplySettings): DefaultReplyBuilder {
+  const { requestIdHeader, closeConnection, development } = settings
   // Everything but the request id is known at registration: a panic storm only escapes the id.
   // (JSON.stringify of a fresh object per panic costs more than the rest of the reply.)
   const message = JSON.stringify(settings.message)
@@ -51,14 +58,24 @@ export function buildPanicReply (settings: PanicReplySettings): PanicReplyBuilde
     return headers
   }
 
-  const panicReply = function panicReply (request: FastifyRequest, requestId: string, statusCode = 500): RawPlan {
+  const defaultReply = function defaultReply (request: FastifyRequest, requestId: string, statusCode = 500, info?: PanicInfo): RawPlan {
     const headers = idHeaders(requestId)
+    const explained = development && info !== undefined
+    const mediaType = preferredType(request, explained)
+    // the developer's additions, after the id: `,"development":{...}`
+    const extra = explained ? `,"development":${JSON.stringify(developmentFields(info.error))}` : ''
     let body: string | Buffer
-    if (prefersProblem(request)) {
+    if (mediaType === HTML_TYPE) {
+      const page = developmentPage(info as PanicInfo)
+      headers['content-type'] = 'text/html; charset=utf-8'
+      headers['content-security-policy'] = page.csp
+      headers['x-content-type-options'] = 'nosniff'
+      body = page.html
+    } else if (mediaType === PROBLEM_TYPE) {
       headers['content-type'] = PROBLEM_TYPE
-      body = Buffer.from(`${prefixesOf(statusCode).problem}${JSON.stringify(requestId)}}`)
+      body = Buffer.from(`${prefixesOf(statusCode).problem}${JSON.stringify(requestId)}${extra}}`)
     } else {
-      body = `${prefixesOf(statusCode).json}${JSON.stringify(requestId)}}`
+      body = `${prefixesOf(statusCode).json}${JSON.stringify(requestId)}${extra}}`
     }
     const http2 = isHttp2(request)
     // HTTP/2 has no connection header: each stream is independent
@@ -66,19 +83,19 @@ export function buildPanicReply (settings: PanicReplySettings): PanicReplyBuilde
       headers.connection = 'close'
     }
     return { statusCode, headers, body, remove: staleHeaders(http2, closeConnection === false) }
-  } as PanicReplyBuilder
+  } as DefaultReplyBuilder
 
-  panicReply.lastResort = (requestId, http2) => {
+  defaultReply.lastResort = (requestId, http2) => {
     const headers = idHeaders(requestId)
     if (!http2) headers.connection = 'close'
     return { statusCode: 500, headers, body: `${prefixesOf(500).json}${JSON.stringify(requestId)}}` }
   }
-  return panicReply
+  return defaultReply
 }
 
 /** The reply a custom handler chose: its status, headers and body over the default ones. */
-export function customPanicReply (custom: CustomReply, request: FastifyRequest, requestId: string, panicReply: PanicReplyBuilder): RawPlan {
-  const plan = panicReply(request, requestId, custom.statusCode)
+export function handlerReply (custom: CustomReply, request: FastifyRequest, requestId: string, defaultReply: DefaultReplyBuilder): RawPlan {
+  const plan = defaultReply(request, requestId, custom.statusCode)
   if (custom.body !== undefined) {
     plan.body = custom.body
     plan.headers['content-type'] = custom.contentType as string
@@ -88,10 +105,13 @@ export function customPanicReply (custom: CustomReply, request: FastifyRequest, 
 }
 
 // RFC 9110 §12.5.1: q-values and specificity decide; on a tie the order of the Accept header does.
-function prefersProblem (request: FastifyRequest): boolean {
+// Without the developer page only problem+json can win over JSON.
+function preferredType (request: FastifyRequest, development: boolean): string {
   const accept = request.headers.accept
-  if (accept === undefined || !accept.includes('problem')) return false
-  return new Negotiator({ headers: { accept } }).mediaType(OFFERED_TYPES) === PROBLEM_TYPE
+  if (accept === undefined) return OFFERED_TYPES[0]
+  if (development && accept.includes('html')) return new Negotiator({ headers: { accept } }).mediaType(OFFERED_IN_DEVELOPMENT) ?? OFFERED_TYPES[0]
+  if (!accept.includes('problem')) return OFFERED_TYPES[0]
+  return new Negotiator({ headers: { accept } }).mediaType(OFFERED_TYPES) ?? OFFERED_TYPES[0]
 }
 
 // 'auto': the connection is closed only when the request body may still be on the wire,
