@@ -18,16 +18,14 @@ export interface CustomReply {
 
 export type HandlerOutcome = { custom: CustomReply | undefined } | { failure: unknown }
 
-// descriptions in the plugin's own errors: no secret of the handler's answer in a line
-const NO_SECRETS: CopyRules = { secrets: new Set() }
-
 export function askHandler (
   handler: PanicHandler,
   info: PanicInfo,
   request: FastifyRequest,
   reply: FastifyReply,
   timeoutMs: number,
-  rules: CopyRules = NO_SECRETS
+  /** How the answer is described in a failure's message: redacted like any line. */
+  rules: CopyRules
 ): Promise<HandlerOutcome> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ failure: new FST_RECOVERY_HANDLER_TIMEOUT(timeoutMs) }), timeoutMs)

@@ -2,14 +2,15 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicInfo } from '../types/index'
 
 // Contract §6: one line per panic through the request's logger, so it carries the reqId binding.
-// The line's `panic` field is derived from PanicInfo: a field added there and named here is logged.
+// The line's `panic` field is PanicInfo itself, but for what the line carries elsewhere: a field
+// the recorder adds to PanicInfo is logged.
 
 export const PANIC_MESSAGE = 'panic recovered'
 export const HANDLER_FAILED_MESSAGE = 'recovery handler failed'
 export const RECOVERY_FAILED_MESSAGE = 'recovery failed'
 
 // `error`/`value` are the line's `err`; `requestId` is the logger's own reqId binding
-const LINE_FIELDS = ['source', 'method', 'route', 'latencyMs', 'fingerprint', 'task', 'context'] as const satisfies ReadonlyArray<keyof PanicInfo>
+const ELSEWHERE: ReadonlySet<string> = new Set(['error', 'value', 'requestId'] satisfies Array<keyof PanicInfo>)
 
 /** What the line tells beside PanicInfo: the status the client gets or got, and a left-out stack. */
 export interface LineFacts {
@@ -20,7 +21,10 @@ export interface LineFacts {
 /** The line's `panic` field. */
 export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed }: LineFacts = {}): Record<string, unknown> {
   const fields: Record<string, unknown> = {}
-  for (const key of LINE_FIELDS) if (info[key] !== undefined) fields[key] = info[key]
+  for (const key in info) {
+    const value = info[key as keyof PanicInfo]
+    if (value !== undefined && !ELSEWHERE.has(key)) fields[key] = value
+  }
   if (statusCode !== undefined) fields.statusCode = statusCode
   if (stackSuppressed === true) fields.stackSuppressed = true
   return fields

@@ -111,7 +111,7 @@ test('a subscriber that throws, with the process net logging uncaught exceptions
     app.register(recovery, { process: { uncaughtException: 'log' } })
     app.get('/boom', async () => { throw new Error('the panic') })
     app.ready().then(() => app.inject('/boom')).then((res) => {
-      setTimeout(() => { console.log(JSON.stringify({ reply: res.statusCode })); app.close() }, 20)
+      setTimeout(() => { console.log(JSON.stringify({ reply: res.statusCode })); app.close() }, 200)
     })
   `)
   t.equal(code, 0)
