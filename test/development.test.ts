@@ -127,6 +127,7 @@ test('source files are read once each, and at most 64 are kept', async (t) => {
   const fs = require('node:fs') as typeof import('node:fs')
   const { mkdtempSync, writeFileSync } = fs
   const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'recovery-dev-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const files = Array.from({ length: 70 }, (_, i) => { const file = `${dir}/f${i}.js`; writeFileSync(file, `line one\nline two ${i}\n`); return file })
   const huge = `${dir}/huge.js`
   writeFileSync(huge, 'x'.repeat(2 * 1024 * 1024))
@@ -158,8 +159,10 @@ test('odd Accept headers, odd frames, long source lines, errors without a stack'
     const res = await app.inject({ url: '/boom', headers: { accept } })
     t.equal(res.headers['content-type'], 'application/json; charset=utf-8', `${accept}: nothing offered is acceptable, JSON it is`)
   }
-  const { mkdtempSync, writeFileSync } = await import('node:fs')
-  const file = `${mkdtempSync(`${require('node:os').tmpdir()}/recovery-long-`)}/long.js`
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const dir = mkdtempSync(`${require('node:os').tmpdir()}/recovery-long-`)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = `${dir}/long.js`
   writeFileSync(file, `const short = 1\nconst long = '${'y'.repeat(800)}'\n`)
   const error = new Error('odd')
   error.stack = `Error: odd\n    at <anonymous>\n    at fn (${file}:2:1)`
