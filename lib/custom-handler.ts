@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { types } from 'node:util'
 import type { PanicHandler, PanicInfo } from '../types/index'
 import { describe, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
 import { FRAMING_HEADERS, isSendable } from './headers'
 import { typeOf } from './safe-read'
+import { markHandled, whenSettled } from './thrown-promise'
 
 // Contract §4: the custom handler may answer the panic. Whatever it does — throw, reject, answer
 // nonsense, never settle — the outcome is either a checked reply or a failure; never an exception.
@@ -33,11 +35,19 @@ export function askHandler (
       clearTimeout(timer)
       resolve(outcome)
     }
+    const answered = (answer: unknown): void => settle(check(answer, rules))
+    const failed = (failure: unknown): void => settle({ failure })
     try {
-      // Promise.resolve turns a thenable whose `then` getter throws into a rejection
-      Promise.resolve(handler(info, request, reply)).then((answer) => settle(check(answer, rules)), (failure) => settle({ failure }))
+      const answer = handler(info, request, reply)
+      // a native promise is awaited without its own `constructor` or species, which may throw;
+      // Promise.resolve turns any other thenable whose `then` getter throws into a rejection
+      if (!types.isPromise(answer)) Promise.resolve(answer).then(answered, failed)
+      else if (!whenSettled(answer, answered, failed)) {
+        markHandled(answer)
+        failed(new FST_RECOVERY_HANDLER_INVALID_REPLY('a promise that cannot be awaited (its constructor cannot be read)'))
+      }
     } catch (failure) {
-      settle({ failure })
+      failed(failure)
     }
   })
 }

@@ -1,6 +1,7 @@
 import { types } from 'node:util'
 
-// What becomes of a thrown Promise's own rejection. The panic is what gets reported; left alone,
+// What becomes of a Promise's own rejection when the plugin is handed one (thrown, or a custom
+// handler's answer). The panic is what gets reported; left alone,
 // the promise's rejection would also crash the process as an unhandled rejection, so it is marked
 // handled. `then` (and every other way to add a handler) looks up the promise's `constructor` and
 // its species, which a hostile promise makes throw: while `then` runs, the promise's own
@@ -12,18 +13,27 @@ const unmarked = new WeakSet<object>()
 let listening = false
 
 export function markHandled (promise: Promise<unknown>): void {
+  if (!whenSettled(promise, undefined, ignore)) swallowRejectionOf(promise)
+}
+
+/**
+ * Adds handlers to a native promise as `then` would, even when its `constructor` or species is
+ * hostile; `false` when it cannot be done (the promise is then left to `markHandled`).
+ */
+export function whenSettled (promise: Promise<unknown>, onFulfilled: ((value: unknown) => void) | undefined, onRejected: (reason: unknown) => void): boolean {
   const own = Reflect.getOwnPropertyDescriptor(promise, 'constructor')
   const shadowed = Reflect.defineProperty(promise, 'constructor', { value: Promise, configurable: true })
+  let added = true
   try {
-    Promise.prototype.then.call(promise, undefined, ignore)
+    Promise.prototype.then.call(promise, onFulfilled, onRejected)
   } catch {
-    swallowRejectionOf(promise)
-  } finally {
-    if (shadowed) {
-      if (own === undefined) Reflect.deleteProperty(promise, 'constructor')
-      else Reflect.defineProperty(promise, 'constructor', own)
-    }
+    added = false
   }
+  if (shadowed) {
+    if (own === undefined) Reflect.deleteProperty(promise, 'constructor')
+    else Reflect.defineProperty(promise, 'constructor', own)
+  }
+  return added
 }
 
 /** A rejection this module swallows: the process net must not record it again. */
