@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { types } from 'node:util'
 import { register as globalRegistry, type Registry } from 'prom-client'
 import type { FastifyRecoveryOptions, PanicContext, PanicHandler } from '../types/index'
 import { describe, secretKeys, type CopyRules } from './bounded-copy'
@@ -73,7 +74,10 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     fail('logLevel', `a level of the logger (${[...LOG_LEVELS].join(', ')})`, logLevel)
   }
   if (handler !== undefined && typeof handler !== 'function') fail('handler', 'a function', handler)
-  if (context !== undefined && typeof context !== 'function') fail('context', 'a function of (request, info)', context)
+  // its fields are needed before the line is written: an async function's would come too late
+  if (context !== undefined && (typeof context !== 'function' || types.isAsyncFunction(context))) {
+    fail('context', 'a synchronous function of (request, info)', context)
+  }
   if (typeof development !== 'boolean') fail('development', 'a boolean', development)
   // the developer page shows the failure: it must not reach production by accident
   if (development && process.env.NODE_ENV !== 'development') {

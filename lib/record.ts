@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { types } from 'node:util'
 import type { PanicContext, PanicInfo, PanicSource } from '../types/index'
 import { budgetOf, copyValue, truncate, type CopyRules } from './bounded-copy'
 import { publishPanic } from './channel'
@@ -9,6 +10,7 @@ import type { PanicCounter } from './metrics'
 import { normalize } from './normalize'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
+import { markHandled } from './thrown-promise'
 
 // Recording a panic is the same whatever its source: normalise it, fingerprint it, add the
 // application's context, write its one line, count it once, publish it. Every entry point hands the
@@ -96,6 +98,11 @@ export function createRecorder ({ logLevel, stackBudget, counter, rules, log: ro
     try {
       fields = context(request, info)
     } catch {
+      return undefined
+    }
+    // a promise is something else; left alone, its rejection would end the process
+    if (types.isPromise(fields)) {
+      markHandled(fields)
       return undefined
     }
     const copy = copyValue(fields, budgetOf(CONTEXT_BYTES), rules)

@@ -49,9 +49,16 @@ test('a context function that throws or answers something else: the panic goes o
     ['an array', () => ['a']],
     ['null', () => null],
     ['undefined', () => undefined],
-    ['a Promise (async)', async () => ({ userId: 1 })],
+    ['a Promise', () => Promise.resolve({ userId: 1 })],
+    ['a rejected Promise', () => Promise.reject(new Error('context rejection'))],
+    ['a rejected Promise whose constructor getter throws', () => Object.defineProperty(Promise.reject(new Error('context rejection')), 'constructor', { get () { throw new Error('constructor getter') }, configurable: true })],
     ['a Proxy', () => new Proxy({}, { ownKeys () { throw new Error('trap') } })]
   ]
+  // a rejection left for Node to report would end the process
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => process.removeListener('unhandledRejection', onUnhandled))
   for (const [name, answer] of answers) {
     const { app, panics, total, lines } = await buildApp({ context: answer as never })
     t.teardown(() => app.close())
@@ -64,6 +71,8 @@ test('a context function that throws or answers something else: the panic goes o
     t.equal(await total(), 1, `${name}: counted once`)
     t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0)
   }
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(unhandled, [], 'no rejection unhandled')
 })
 
 test('no request, no context: background tasks without one, reported failures without one', async (t) => {

@@ -33,7 +33,8 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['redact with a number', { redact: [42] }, /option "redact" must be .*, got 42/],
   ['redact with a long name', { redact: ['k'.repeat(129)] }, /option "redact"/],
   ['redact too long', { redact: Array(1001).fill('k') }, /option "redact"/],
-  ['context', { context: { userId: 1 } }, /option "context" must be a function of \(request, info\), got Object \{"userId":1\}/],
+  ['context', { context: { userId: 1 } }, /option "context" must be a synchronous function of \(request, info\), got Object \{"userId":1\}/],
+  ['an async context', { context: async () => ({ userId: 1 }) }, /option "context" must be a synchronous function of \(request, info\), got \[Function context\]/],
   ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
 ]
 

@@ -115,7 +115,8 @@ declare namespace fastifyRecovery {
     /**
      * Fields for the panics of a request, written under `panic.context` and given to the handler and
      * the diagnostics channel as `info.context`; copied with the bounds (4 KiB) and redaction of `err`.
-     * If it throws or returns something that is not an object, the panic goes on without them.
+     * Synchronous (an `async` function is refused at registration). If it throws or returns
+     * something that is not an object (a Promise included), the panic goes on without them.
      */
     context?: PanicContext
     /**

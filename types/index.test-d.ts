@@ -99,6 +99,7 @@ app.register(recovery, {
 app.register(recovery, { context: () => undefined })
 expectError(app.register(recovery, { context: { userId: 1 } }))
 expectError(app.register(recovery, { context: () => 'user 42' }))
+expectError(app.register(recovery, { context: async () => ({ userId: 1 }) }))
 expectAssignable<PanicContext>(() => ({ flag: true }))
 app.register(recovery, { handler: (panic) => { expectType<Record<string, unknown> | undefined>(panic.context); expectType<string | undefined>(panic.task) } })
 
