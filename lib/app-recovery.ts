@@ -1,8 +1,10 @@
 import type { FastifyRequest } from 'fastify'
+import { types } from 'node:util'
 import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
 import type { Shield } from './last-resort'
 import type { Incident, Recorder } from './record'
+import { awaitable } from './foreign-promise'
 
 // `app.recovery`: the failures the application hands to the plugin itself.
 // - run (contract §8, Go's `go func() { defer recover() }()`): a task started outside the request's
@@ -16,7 +18,9 @@ export function createRecovery (recorder: Recorder, shield: Shield, currentReque
 
   async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
     try {
-      return await task()
+      const result = task()
+      // a promise is awaited without its own `constructor` or species, which may throw
+      return await (types.isPromise(result) ? awaitable(result) : result) as Awaited<T>
     } catch (value) {
       record(value, 'background', options)
       return undefined

@@ -5,7 +5,7 @@ import { describe, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
 import { FRAMING_HEADERS, isSendable } from './headers'
 import { typeOf } from './safe-read'
-import { markHandled, whenSettled } from './thrown-promise'
+import { awaitable } from './foreign-promise'
 
 // Contract §4: the custom handler may answer the panic. Whatever it does — throw, reject, answer
 // nonsense, never settle — the outcome is either a checked reply or a failure; never an exception.
@@ -41,11 +41,7 @@ export function askHandler (
       const answer = handler(info, request, reply)
       // a native promise is awaited without its own `constructor` or species, which may throw;
       // Promise.resolve turns any other thenable whose `then` getter throws into a rejection
-      if (!types.isPromise(answer)) Promise.resolve(answer).then(answered, failed)
-      else if (!whenSettled(answer, answered, failed)) {
-        markHandled(answer)
-        failed(new FST_RECOVERY_HANDLER_INVALID_REPLY('a promise that cannot be awaited (its constructor cannot be read)'))
-      }
+      Promise.resolve(types.isPromise(answer) ? awaitable(answer) : answer).then(answered, failed)
     } catch (failure) {
       failed(failure)
     }

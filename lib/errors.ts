@@ -63,3 +63,8 @@ export const FST_RECOVERY_NOT_RECORDED = createError(
   'FST_RECOVERY_NOT_RECORDED',
   'The failure could not be recorded; a "recovery failed" line says why'
 )
+
+export const FST_RECOVERY_UNAWAITABLE = createError(
+  'FST_RECOVERY_UNAWAITABLE',
+  'A promise was returned that cannot be awaited (its constructor cannot be read); its rejection is ignored'
+)

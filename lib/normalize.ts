@@ -1,7 +1,7 @@
 import { types } from 'node:util'
 import { describe, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_NON_ERROR } from './errors'
-import { markHandled } from './thrown-promise'
+import { markHandled } from './foreign-promise'
 import { errorMessageOf, errorTypeOf, isError, typeOf } from './safe-read'
 
 // Contract §5: whatever was thrown becomes an Error, and normalising never throws, hangs or runs

@@ -5,7 +5,7 @@ import type { DefaultReplyBuilder } from './default-reply'
 import type { Incident, Recorder } from './record'
 import { requestIdOf } from './request-facts'
 import { dataOf } from './safe-read'
-import { isSwallowed } from './thrown-promise'
+import { isSwallowed } from './foreign-promise'
 import { guard, isHttp2, responseState, sendPlan } from './send'
 
 // Contract §9, the process-level safety net (opt-in): unhandled rejections and uncaught exceptions

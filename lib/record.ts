@@ -10,7 +10,7 @@ import type { PanicCounter } from './metrics'
 import { normalize } from './normalize'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
-import { markHandled } from './thrown-promise'
+import { markHandled } from './foreign-promise'
 
 // Recording a panic is the same whatever its source: normalise it, fingerprint it, add the
 // application's context, write its one line, count it once, publish it. Every entry point hands the

@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { isSwallowed } from '../lib/foreign-promise'
 import { buildApp } from './helper'
 
 test('run resolves to the task\'s result, sync or async', async (t) => {
@@ -24,6 +25,31 @@ test('a failing task resolves to undefined, never rejects; it is logged and coun
   t.notOk('statusCode' in (lines[0].panic ?? {}))
   t.equal(lines[2].err?.message, 'A non-Error value was thrown: "a string"')
   t.equal(await count({ source: 'background', method: '', route: '' }), 4)
+})
+
+test('a task whose promise has a hostile constructor: its own rejection is recorded, never left unhandled', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  const unhandled: unknown[] = []
+  // the plugin's own listener swallows the rejection it could not mark handled; it runs after this one
+  const onUnhandled = (reason: unknown, promise: Promise<unknown>): void => { if (!isSwallowed(promise)) unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => process.removeListener('unhandledRejection', onUnhandled))
+  const hostile = (configurable: boolean): Promise<never> =>
+    Object.defineProperty(Promise.reject(new Error('task failed')), 'constructor', { get () { throw new Error('constructor getter') }, configurable })
+  class HostileSpecies extends Promise<never> { static override get [Symbol.species] (): never { throw new Error('species getter') } }
+  t.equal(await app.recovery.run(() => hostile(true)), undefined)
+  t.equal(await app.recovery.run(() => HostileSpecies.reject(new Error('species task failed'))), undefined)
+  t.equal(await app.recovery.run(() => hostile(false)), undefined)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(unhandled, [], 'no rejection unhandled')
+  t.same(panics().map((line) => line.err?.message), [
+    'task failed',
+    'species task failed',
+    'A promise was returned that cannot be awaited (its constructor cannot be read); its rejection is ignored'
+  ])
+  t.equal(panics()[2].err?.code, 'FST_RECOVERY_UNAWAITABLE')
+  t.equal(await count({ source: 'background', method: '', route: '' }), 3)
 })
 
 test('a task started by a request is logged with its reqId and counted with its route', async (t) => {

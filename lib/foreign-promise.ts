@@ -1,13 +1,14 @@
 import { types } from 'node:util'
+import { FST_RECOVERY_UNAWAITABLE } from './errors'
 
-// What becomes of a Promise's own rejection when the plugin is handed one (thrown, or a custom
-// handler's answer). The panic is what gets reported; left alone,
-// the promise's rejection would also crash the process as an unhandled rejection, so it is marked
-// handled. `then` (and every other way to add a handler) looks up the promise's `constructor` and
-// its species, which a hostile promise makes throw: while `then` runs, the promise's own
-// `constructor` is the real Promise. When even that cannot be done (a non-configurable accessor,
-// a frozen promise), the rejection is swallowed when Node reports it, by a listener that lives
-// until then and leaves every other rejection to Node's default (or to the other listeners).
+// What becomes of a promise the plugin is handed and did not make: a thrown one, a custom handler's
+// answer, a background task's result, a context function's answer. Adding a handler to it (`then`,
+// `await`, `Promise.resolve`) looks up its `constructor` and its species, which a hostile promise makes
+// throw; while `then` runs here, its own `constructor` is the real Promise. A thrown promise is not
+// awaited, but its rejection is marked handled: left alone, it would crash the process as an unhandled
+// rejection on top of the panic. When not even a handler can be added (a non-configurable accessor, a
+// frozen promise), the rejection is swallowed when Node reports it, by a listener that lives until then
+// and leaves every other rejection to Node's default (or to the other listeners).
 
 const unmarked = new WeakSet<object>()
 let listening = false
@@ -20,7 +21,7 @@ export function markHandled (promise: Promise<unknown>): void {
  * Adds handlers to a native promise as `then` would, even when its `constructor` or species is
  * hostile; `false` when it cannot be done (the promise is then left to `markHandled`).
  */
-export function whenSettled (promise: Promise<unknown>, onFulfilled: ((value: unknown) => void) | undefined, onRejected: (reason: unknown) => void): boolean {
+function whenSettled (promise: Promise<unknown>, onFulfilled: ((value: unknown) => void) | undefined, onRejected: (reason: unknown) => void): boolean {
   const own = Reflect.getOwnPropertyDescriptor(promise, 'constructor')
   const shadowed = Reflect.defineProperty(promise, 'constructor', { value: Promise, configurable: true })
   let added = true
@@ -34,6 +35,19 @@ export function whenSettled (promise: Promise<unknown>, onFulfilled: ((value: un
     else Reflect.defineProperty(promise, 'constructor', own)
   }
   return added
+}
+
+/**
+ * A native promise that settles as `promise` does, without looking up `promise`'s `constructor` or
+ * species (as `await` and `Promise.resolve` would); when even that cannot be done, it rejects with
+ * FST_RECOVERY_UNAWAITABLE and `promise`'s own rejection is marked handled.
+ */
+export function awaitable<T> (promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (whenSettled(promise, resolve as (value: unknown) => void, reject)) return
+    markHandled(promise)
+    reject(new FST_RECOVERY_UNAWAITABLE())
+  })
 }
 
 /** A rejection this module swallows: the process net must not record it again. */
