@@ -24,7 +24,13 @@ const MAX_FILE_BYTES = 1024 * 1024
 /** The `development` field of a JSON reply. */
 export interface DevelopmentFields { type: string, message: string, stack: string }
 
-interface Described { type: string, message: string, stack: string }
+interface Described {
+  type: string
+  message: string
+  stack: string
+  /** Where the stack's frames begin, after the `name: message` header; -1 when it cannot be told. */
+  framesFrom: number
+}
 
 export function developmentFields (error: Error): DevelopmentFields {
   const { type, message, stack } = describeError(error)
@@ -59,7 +65,10 @@ ${chain.map((error, i) => section(error, i)).join('\n')}
 }
 
 function section (error: Described, index: number): string {
-  const frames = framesOf(error.stack)
+  // a message's own lines may look like frames (`throw new Error('no user ' + input)` with a line
+  // "at x (/etc/passwd:1:1)" in the input): only frames after the header get their source read
+  const trusted = error.framesFrom !== -1
+  const frames = framesOf(trusted ? error.stack.slice(error.framesFrom) : error.stack)
   const parts: string[] = []
   let hidden: Frame[] = []
   const flush = (): void => {
@@ -73,7 +82,7 @@ function section (error: Described, index: number): string {
       continue
     }
     flush()
-    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${snippet(frame.file, frame.line)}</div>`)
+    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${trusted ? snippet(frame.file, frame.line) : ''}</div>`)
   }
   flush()
   const heading = index === 0 ? '<h2>Stack</h2>' : `<h2>Caused by <span class="type">${escape(error.type)}</span></h2><pre class="message">${escape(error.message)}</pre>`
@@ -109,6 +118,9 @@ function isApplicationFile (file: string): boolean {
 
 const sources = new Map<string, string[] | null>()
 
+// source code only: a frame naming any other file (`.env`, a key) never has it read
+const SOURCE_FILE = /\.[cm]?[jt]sx?$/
+
 function sourceOf (file: string): string[] | null {
   if (sources.has(file)) return sources.get(file) as string[] | null
   let lines: string[] | null = null
@@ -124,7 +136,7 @@ function sourceOf (file: string): string[] | null {
 }
 
 function snippet (file: string, line: number): string {
-  const lines = sourceOf(file)
+  const lines = SOURCE_FILE.test(file) ? sourceOf(file) : null
   if (lines === null || line < 1 || line > lines.length) return ''
   const first = Math.max(1, line - CONTEXT_LINES)
   const last = Math.min(lines.length, line + CONTEXT_LINES)
@@ -154,11 +166,20 @@ function describeError (error: Error): Described {
   } catch {
     stack = '[unformattable stack]' // formatting a stack runs the error's own accessors
   }
-  return {
-    type: errorTypeOf(error),
-    message: truncate(errorMessageOf(error), MESSAGE_BYTES),
-    stack: stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, STACK_BYTES) : ''
-  }
+  const message = errorMessageOf(error)
+  const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, STACK_BYTES) : ''
+  return { type: errorTypeOf(error), message: truncate(message, MESSAGE_BYTES), stack: text, framesFrom: framesFrom(text, message) }
+}
+
+// V8 writes `name: message` (the message as it was when the stack was captured), then the frames.
+// The message must be found on the stack's first line; when it is not (changed since, or the stack
+// set by hand without it), where the frames begin cannot be told.
+function framesFrom (stack: string, message: string): number {
+  if (message === '') return stack.indexOf('\n') === -1 ? stack.length : stack.indexOf('\n')
+  const at = stack.indexOf(message)
+  if (at === -1) return -1
+  const firstLine = stack.indexOf('\n')
+  return firstLine !== -1 && firstLine < at ? -1 : at + message.length
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }

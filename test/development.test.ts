@@ -174,3 +174,37 @@ test('odd Accept headers, odd frames, long source lines, errors without a stack'
   const stackless = Object.create(Error.prototype, { message: { value: 'no stack here' } })
   t.match(developmentPage({ error: stackless, value: stackless, source: 'reported', fingerprint: 'f' }).html, 'No stack.')
 })
+
+test('a message that holds frame-like lines never makes the page read a file', async (t) => {
+  developmentEnv(t)
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const dir = mkdtempSync(`${require('node:os').tmpdir()}/recovery-inject-`)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(`${dir}/config.js`, 'module.exports = { key: "SECRET-IN-SOURCE" }\n')
+  writeFileSync(`${dir}/.env`, 'API_KEY=SECRET-IN-ENV\n')
+  const { app } = await buildApp({ development: true })
+  t.teardown(() => app.close())
+  app.get('/users', async (request) => {
+    throw new Error(`no user ${(request.query as { name: string }).name}`) // the input is the attacker's
+  })
+  const name = `x\n    at load (${dir}/config.js:1:1)\n    at env (${dir}/.env:1:1)`
+  const res = await app.inject({ url: `/users?name=${encodeURIComponent(name)}`, headers: HTML })
+  t.equal(res.statusCode, 500)
+  t.notMatch(res.body, 'SECRET-IN', 'no line of either file is shown')
+  t.match(res.body, 'throw new Error(`no user', 'the real frame still shows its source')
+
+  // hand-made stacks: a frame of a file that is not source code is never read; a stack whose first
+  // line does not hold the message (changed after the stack was captured) gets no source at all
+  const page = (message: string, stack: string): string => {
+    const error = new Error(message)
+    error.stack = stack
+    return developmentPage({ error, value: error, source: 'request', fingerprint: 'f' }).html
+  }
+  t.notMatch(page('e', `Error: e\n    at env (${dir}/.env:1:1)`), 'SECRET-IN-ENV')
+  t.match(page('e', `Error: e\n    at load (${dir}/config.js:1:1)`), 'SECRET-IN-SOURCE', 'a source file named by a real frame is shown')
+  t.notMatch(page('changed since', `Error: e\n    at load (${dir}/config.js:1:1)`), 'SECRET-IN-SOURCE')
+  t.match(page('changed since', `Error: e\n    at load (${dir}/config.js:1:1)`), 'config.js:1:1', 'its frames are still listed')
+  t.notMatch(page('e', `Error: x\n    at load (${dir}/config.js:1:1) e`), 'SECRET-IN-SOURCE', 'the message found only after the first line')
+  t.match(page('', `Error\n    at load (${dir}/config.js:1:1)`), 'SECRET-IN-SOURCE', 'no message: the frames begin on the second line')
+  t.match(page('', 'Error'), 'No stack.')
+})
