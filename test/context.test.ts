@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { PanicInfo, PanicMessage } from '../types/index'
-import { buildApp, genericBody } from './helper'
+import { buildApp, genericBody, hostileRejection, watchUnhandledRejections } from './helper'
 
 // Contract §12: the `context` option adds application fields to the panics of a request, under
 // `panic.context` and `info.context`, copied with the bounds and redaction of `err`.
@@ -51,14 +51,10 @@ test('a context function that throws or answers something else: the panic goes o
     ['undefined', () => undefined],
     ['a Promise', () => Promise.resolve({ userId: 1 })],
     ['a rejected Promise', () => Promise.reject(new Error('context rejection'))],
-    ['a rejected Promise whose constructor getter throws', () => Object.defineProperty(Promise.reject(new Error('context rejection')), 'constructor', { get () { throw new Error('constructor getter') }, configurable: true })],
+    ['a rejected Promise whose constructor getter throws', () => hostileRejection('context rejection')],
     ['a Proxy', () => new Proxy({}, { ownKeys () { throw new Error('trap') } })]
   ]
-  // a rejection left for Node to report would end the process
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-  process.on('unhandledRejection', onUnhandled)
-  t.teardown(() => process.removeListener('unhandledRejection', onUnhandled))
+  const noUnhandledRejections = watchUnhandledRejections(t)
   for (const [name, answer] of answers) {
     const { app, panics, total, lines } = await buildApp({ context: answer as never })
     t.teardown(() => app.close())
@@ -71,8 +67,7 @@ test('a context function that throws or answers something else: the panic goes o
     t.equal(await total(), 1, `${name}: counted once`)
     t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0)
   }
-  await new Promise((resolve) => setImmediate(resolve))
-  t.same(unhandled, [], 'no rejection unhandled')
+  await noUnhandledRejections()
 })
 
 test('no request, no context: background tasks without one, reported failures without one', async (t) => {

@@ -7,6 +7,7 @@ import { chromium, type Browser } from 'playwright-core'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
+import { isSwallowed } from '../lib/foreign-promise'
 
 // index.ts ends with the CommonJS trio (module.exports = plugin); its public types are the
 // hand-written ones in types/, so the tests see the plugin exactly as users do.
@@ -154,4 +155,30 @@ export function launchChromium (): Promise<Browser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync']
   })
+}
+
+/**
+ * Watches for rejections left for Node to report (by default, a crash) while a test runs; the
+ * returned check asserts there were none, after the turn in which Node reports them. A rejection the
+ * plugin's own listener swallows (it runs after this one) does not count.
+ */
+export function watchUnhandledRejections (t: Test): () => Promise<void> {
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown, promise: Promise<unknown>): void => { if (!isSwallowed(promise)) unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => process.removeListener('unhandledRejection', onUnhandled))
+  return async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(unhandled, [], 'no rejection unhandled')
+  }
+}
+
+/** A rejected promise whose `constructor` getter throws: `await` and `Promise.resolve` throw on it. */
+export function hostileRejection (message: string, configurable = true): Promise<never> {
+  return Object.defineProperty(Promise.reject(new Error(message)), 'constructor', { get () { throw new Error('constructor getter') }, configurable })
+}
+
+/** A promise class whose species throws: `then` on its instances throws. */
+export class HostileSpecies extends Promise<never> {
+  static override get [Symbol.species] (): never { throw new Error('species getter') }
 }
