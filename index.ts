@@ -11,6 +11,7 @@ import { resolveOptions } from './lib/options'
 import { buildDefaultReply } from './lib/default-reply'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
+import { declareRequests } from './lib/request-facts'
 import { declareGuard, isGuarded } from './lib/send'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamFailure } from './lib/stream-failure'
@@ -67,6 +68,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     fastify.addHook('onClose', async () => processNet.detach())
     net = processNet
   }
+  declareRequests(fastify)
   fastify.decorate('recovery', createRecovery(recorder, shield, () => net?.currentRequest()))
 }
 

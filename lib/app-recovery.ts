@@ -4,6 +4,7 @@ import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
 import type { Shield } from './last-resort'
 import type { Incident, Recorder } from './record'
+import { isFastifyRequest } from './request-facts'
 import { awaitable } from './foreign-promise'
 
 // `app.recovery`: the failures the application hands to the plugin itself.
@@ -44,10 +45,12 @@ export function createRecovery (recorder: Recorder, shield: Shield, currentReque
   }
 }
 
-// neither run() nor report() throws, not even for options whose getters throw
+// neither run() nor report() throws, not even for options whose getters throw; a `request` that is
+// not a Fastify request (`request.raw`, a plain object) is left out, as if none was given
 function readOptions (options: RunOptions | undefined): RunOptions {
   try {
-    return { request: options?.request, name: options?.name }
+    const { request, name } = options ?? {}
+    return { request: isFastifyRequest(request) ? request : undefined, name }
   } catch {
     return {}
   }

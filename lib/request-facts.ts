@@ -1,10 +1,31 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { types } from 'node:util'
 
 // What the plugin tells of a request on every path: its id, method, route and age. None of these
 // throws, whatever `genReqId` returned.
 
 /** The `route` of panics in the not-found handler. */
 export const NOT_FOUND_ROUTE = '__not_found__'
+
+// A mark on the Request prototype of the plugin's scope (a function there, so that nothing is set per
+// request): what tells a Fastify request from anything else an application hands to `report` or `run`
+// (`request.raw`, a plain object, a Proxy), found without running any of its code.
+const kRequestMark = Symbol('fastify-recovery.request')
+
+/** Marks the requests of the plugin's scope; called once, at registration. */
+export function declareRequests (fastify: FastifyInstance): void {
+  fastify.decorateRequest(kRequestMark, isFastifyRequest)
+}
+
+/** Whether `value` is a request of a scope the plugin is registered in. */
+export function isFastifyRequest (value: unknown): value is FastifyRequest {
+  if (typeof value !== 'object' || value === null) return false
+  for (let current: object | null = value; current !== null; current = Reflect.getPrototypeOf(current)) {
+    if (types.isProxy(current)) return false
+    if (Object.hasOwn(current, kRequestMark)) return true
+  }
+  return false
+}
 
 /** `request.id` as a string; `''` when it cannot be made one (an object whose toString throws). */
 export function requestIdOf (request: FastifyRequest): string {

@@ -65,6 +65,31 @@ test('any value, any options: never throws, one line and one count each', async 
   t.equal(await count({ source: 'reported' }), values.length * 2)
 })
 
+test('a request that is not a Fastify request (request.raw, a plain object, a Proxy) is left out, never a failure', async (t) => {
+  const { app, panics, count, lines } = await buildApp()
+  t.teardown(() => app.close())
+  const hostileProto = Object.create(new Proxy({}, { getPrototypeOf () { throw new Error('trap') }, get () { throw new Error('trap') } }))
+  app.get('/', async (request) => {
+    const others = [request.raw, { id: 'forged', method: 'GET', log: null }, 'req-1', new Proxy(request, {}), hostileProto, Object.create(null)]
+    for (const other of others) {
+      t.doesNotThrow(() => app.recovery.report(new Error('caught'), { request: other as never }))
+    }
+    t.equal(await app.recovery.run(() => { throw new Error('task') }, { request: request.raw as never }), undefined)
+    return 'still answered by the route'
+  })
+  const res = await app.inject('/')
+  t.equal(res.statusCode, 200)
+  t.equal(res.body, 'still answered by the route')
+  t.equal(panics().length, 7)
+  for (const line of panics()) {
+    t.notOk('reqId' in line, 'without the request')
+    t.match(line.panic, { method: '', route: '' })
+  }
+  t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0)
+  t.equal(await count({ source: 'reported', method: '', route: '' }), 6)
+  t.equal(await count({ source: 'background', method: '', route: '' }), 1)
+})
+
 test('a BullMQ-style worker loop reports each failed job and goes on', async (t) => {
   const { app, panics, count } = await buildApp()
   t.teardown(() => app.close())

@@ -129,7 +129,10 @@ declare namespace fastifyRecovery {
   }
 
   export interface RunOptions {
-    /** The request the task belongs to: its reqId, method and route label the panic (with `process` on, the current request is the default). */
+    /**
+     * The request the task belongs to: its reqId, method and route label the panic (with `process` on,
+     * the current request is the default). The Fastify request itself: anything else (`request.raw`) is left out.
+     */
     request?: FastifyRequest
     /** A name for the task, logged as `panic.task`. */
     name?: string
