@@ -5,13 +5,13 @@ import { performance } from 'node:perf_hooks'
 import { Stream } from 'node:stream'
 import { types } from 'node:util'
 import { constructorNameOf, dataOf, errorMessageOf, errorTypeOf, GETTER, isError } from './safe-read'
+import { isSecretKey, redactText, REDACTED } from './secrets'
 
 // A plain, JSON-safe copy of any value, for log lines and descriptions (contract §5, §6). One budget
 // counts every key and leaf in the bytes JSON will write; each object is visited once (a shared
 // reference or a cycle is a short marker); accessors are never invoked; objects that carry a request
-// (its headers, cookies, body) are written as a short tag; credential-like keys are redacted.
+// (its headers, cookies, body) are written as a short tag; credentials are redacted (lib/secrets.ts).
 
-export const REDACTED = '[redacted]'
 /** Contract §5: a thrown non-Error is described in at most 1 KiB. */
 export const DESCRIPTION_BYTES = 1024
 
@@ -62,35 +62,11 @@ export interface CopyRules {
   readonly copyError?: (error: Error, budget: Budget, depth: number) => unknown
 }
 
-// Contract §6: at least these (compared without case, `-` or `_`), and any key ending with one of
-// the suffixes (`dbPassword`, `x-auth-token`, `clientSecret`).
-const SECRET_KEYS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api_key', 'apikey',
-  'password', 'passwd', 'secret', 'token', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'credentials',
-  'private_key']
-const SECRET_SUFFIXES = ['password', 'passwd', 'secret', 'token', 'apikey', 'authorization', 'cookie', 'privatekey', 'credentials']
-
-/** `name` lower-cased without separators, as secret keys are compared. */
-export function keyName (name: string): string {
-  return name.toLowerCase().replace(/[-_.\s]/g, '')
-}
-
-/** The rules' key set: the contract's credential names plus `extra` (the `redact` option). */
-export function secretKeys (extra: readonly string[] = []): ReadonlySet<string> {
-  return new Set([...SECRET_KEYS, ...extra].map(keyName))
-}
-
-export function isSecretKey (key: string, secrets: ReadonlySet<string>): boolean {
-  const name = keyName(key)
-  if (secrets.has(name)) return true
-  for (const suffix of SECRET_SUFFIXES) if (name.endsWith(suffix)) return true
-  return false
-}
-
 /** A JSON-safe copy of `value` within `budget`. Never throws, never runs code of the value. */
 export function copyValue (value: unknown, budget: Budget, rules: CopyRules, depth = 0): unknown {
   switch (typeof value) {
     case 'string':
-      return fit(value, STRING_BYTES, budget)
+      return fit(redactText(value, rules.secrets, STRING_BYTES), STRING_BYTES, budget)
     case 'number':
       return spend(budget, Number.isFinite(value) ? value : String(value))
     case 'boolean':

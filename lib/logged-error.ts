@@ -3,6 +3,7 @@ import type { Normalized } from './normalize'
 import { normalize } from './normalize'
 import { FST_RECOVERY_NON_ERROR } from './errors'
 import { dataOf, errorMessageOf, errorTypeOf, GETTER, inherits, isArray, isError } from './safe-read'
+import { redactText } from './secrets'
 
 // The `err` of a log line (contract §6): an Error, so that the logger's own `err` serializer and
 // formatters decide its shape (pino's `type`/`message`/`stack` with the `cause` chain folded in,
@@ -68,9 +69,9 @@ function copyError (error: Error, copying: Copying, chain: Chain, depth: number,
   budget.bytes -= ERROR_FIELDS + type.length
   // plain assignments on an object of a class made for its type: a serializer reads a copy fast
   const copy = new (loggedErrorClass(type))()
-  copy.message = fitChain(message ?? errorMessageOf(error), chain, 'message', budget)
+  copy.message = fitChain(redactText(message ?? errorMessageOf(error), rules.secrets, MESSAGE_BYTES), chain, 'message', budget)
   if (withStack) {
-    const stack = stackOf(error)
+    const stack = stackOf(error, rules.secrets)
     if (stack !== undefined) copy.stack = fitChain(stack, chain, 'stack', budget)
   }
 
@@ -134,8 +135,8 @@ function typeOfItem (item: unknown): string {
 
 // Reading `stack` is when V8 formats it, and formatting runs code of the error's own: its `name`
 // and `message` accessors, and Error.prepareStackTrace. A huge message makes a huge first line:
-// its head is kept, and every frame.
-function stackOf (error: Error): string | undefined {
+// its head is kept, and every frame. The message in it is redacted as the message is.
+function stackOf (error: Error, secrets: ReadonlySet<string>): string | undefined {
   let stack: unknown
   try {
     stack = dataOf(error, 'stack')
@@ -145,8 +146,10 @@ function stackOf (error: Error): string | undefined {
   if (stack === GETTER) return '[Getter]'
   if (typeof stack !== 'string' || stack === '') return undefined
   const frames = stack.indexOf(FRAMES)
-  if (frames <= MESSAGE_BYTES) return stack
-  return `${stack.slice(0, MESSAGE_BYTES)}…[truncated, ${frames} chars]${stack.slice(frames)}`
+  if (frames === -1) return redactText(stack, secrets, STACK_BYTES)
+  const header = frames <= MESSAGE_BYTES ? stack.slice(0, frames) : `${stack.slice(0, MESSAGE_BYTES)}…[truncated, ${frames} chars]`
+  const redacted = redactText(header, secrets, header.length)
+  return redacted === header && frames <= MESSAGE_BYTES ? stack : redacted + stack.slice(frames)
 }
 
 function fitChain (text: string, chain: Chain, part: 'message' | 'stack', budget: Budget): string {

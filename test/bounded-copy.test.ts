@@ -4,7 +4,8 @@ import { once } from 'node:events'
 import { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import Fastify from 'fastify'
-import { budgetOf, copyValue, isSecretKey, REDACTED, secretKeys, tagOf } from '../lib/bounded-copy'
+import { budgetOf, copyValue, tagOf } from '../lib/bounded-copy'
+import { isSecretKey, REDACTED, secretKeys } from '../lib/secrets'
 
 // The copy every line and description is built from: one budget in JSON bytes, each object once,
 // accessors never run, requests and connections tagged, credential-like keys redacted.

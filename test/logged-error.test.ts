@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import pino from 'pino'
-import { secretKeys } from '../lib/bounded-copy'
+import { secretKeys } from '../lib/secrets'
 import { ERR_BYTES, loggedError as loggedErrorWith, MESSAGE_BYTES, STACK_BYTES } from '../lib/logged-error'
 import { normalize } from '../lib/normalize'
 

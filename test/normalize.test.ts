@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { Script } from 'node:vm'
-import { DESCRIPTION_BYTES, describe as describeWith, secretKeys, truncate } from '../lib/bounded-copy'
+import { DESCRIPTION_BYTES, describe as describeWith, truncate } from '../lib/bounded-copy'
+import { secretKeys } from '../lib/secrets'
 import { normalize as normalizeWith } from '../lib/normalize'
 import { errorTypeOf, isError } from '../lib/safe-read'
 

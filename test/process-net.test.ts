@@ -6,7 +6,7 @@ import { ProcessNet, type ProcessHost, type ProcessSettings } from '../lib/proce
 import { createRecorder } from '../lib/record'
 import { buildDefaultReply } from '../lib/default-reply'
 import { createShield } from '../lib/last-resort'
-import { secretKeys } from '../lib/bounded-copy'
+import { secretKeys } from '../lib/secrets'
 import { counterValue, recovery, sleep } from './helper'
 import { PanicCounter } from '../lib/metrics'
 
