@@ -1,8 +1,8 @@
 // What counts as a secret in a log line (contract §6). A key named like a credential has its value
 // written as `[redacted]` at any depth; text (a message, a string inside the thrown value) has the
 // same done to the credentials it carries in the shapes HTTP clients and frameworks put them in:
-// `name=value` pairs (query strings, form bodies, cookies), JSON `"name": "value"` pairs, and the
-// password of a URL's `user:password@`.
+// `name=value` pairs (query strings, form bodies, cookies), JSON `"name": "value"` pairs, the
+// password of a URL's `user:password@`, and the credentials of `Bearer …` and `Basic …`.
 
 export const REDACTED = '[redacted]'
 
@@ -36,6 +36,10 @@ const PAIR = /(^|[?&;,\s])([^\s=?&;,#"'<>]{1,128})=([^\s&;,#"'<>]*)/g
 const JSON_PAIR = /"([^"\\]{1,128})"(\s*:\s*)"(?:[^"\\]|\\.)*"/g
 // `//user:abc@`
 const USERINFO = /(\/\/[^\s/?#@:]*:)[^\s/?#@]*@/g
+// `Bearer abc…`, `Basic abc…=` (RFC 6750's and RFC 7617's credentials; 8 characters at least, so
+// that prose such as "a basic test" keeps its words)
+const SCHEME = /\b(bearer|basic)(\s+)[\w\-.~+/]{8,}=*/gi
+const HAS_SCHEME = /\b(?:bearer|basic)\s/i
 
 /**
  * `text` with the credentials it carries redacted, looked for in its first `limit` characters: the
@@ -44,11 +48,12 @@ const USERINFO = /(\/\/[^\s/?#@:]*:)[^\s/?#@]*@/g
  */
 export function redactText (text: string, secrets: ReadonlySet<string>, limit: number): string {
   const head = text.length > limit ? text.slice(0, limit) : text
-  if (!head.includes('=') && !head.includes('"') && !head.includes('//')) return text
+  if (!head.includes('=') && !head.includes('"') && !head.includes('//') && !HAS_SCHEME.test(head)) return text
   const redacted = head
     .replace(PAIR, (pair, before: string, name: string) => isSecretKey(decoded(name), secrets) ? `${before}${name}=${REDACTED}` : pair)
     .replace(JSON_PAIR, (pair, name: string, colon: string) => isSecretKey(name, secrets) ? `"${name}"${colon}"${REDACTED}"` : pair)
     .replace(USERINFO, `$1${REDACTED}@`)
+    .replace(SCHEME, `$1$2${REDACTED}`)
   if (redacted === head) return text
   return head === text ? redacted : `${redacted}…[truncated, ${text.length} chars]`
 }

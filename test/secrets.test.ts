@@ -7,7 +7,7 @@ import { isSecretKey, redactText, secretKeys } from '../lib/secrets'
 
 const secrets = secretKeys(['ssn'])
 
-test('name=value pairs, JSON pairs and URL passwords: only the credentials go', async (t) => {
+test('name=value pairs, JSON pairs, URL passwords, Bearer and Basic credentials: only the credentials go', async (t) => {
   const cases: Array<[string, string]> = [
     ['https://api.example/v1/users?api_key=K1&page=2', 'https://api.example/v1/users?api_key=[redacted]&page=2'],
     ['GET /login?token=T1#top', 'GET /login?token=[redacted]#top'],
@@ -24,7 +24,11 @@ test('name=value pairs, JSON pairs and URL passwords: only the credentials go', 
     ['ssn=123-45-6789', 'ssn=[redacted]'],
     ['nothing to see: a=b, "k": "v", //host/path', 'nothing to see: a=b, "k": "v", //host/path'],
     ['select * from t where a = ? and b = ?', 'select * from t where a = ? and b = ?'],
-    ['token=', 'token=[redacted]']
+    ['token=', 'token=[redacted]'],
+    ['upstream rejected Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig-_~+/ as expired', 'upstream rejected Authorization: Bearer [redacted] as expired'],
+    ['BASIC dXNlcjpwYXNz==, then', 'BASIC [redacted], then'],
+    ['a basic test with bearer\tT6T6T6T6', 'a basic test with bearer\t[redacted]'],
+    ['basically fine; the bearers left', 'basically fine; the bearers left']
   ]
   for (const [text, expected] of cases) t.equal(redactText(text, secrets, 1024), expected, text)
   t.ok(isSecretKey('pageToken', secrets), 'a suffix counts, as for keys')
@@ -48,6 +52,7 @@ test('in the line: an HTTP client error\'s URL, body and message, a URL in a sta
   t.teardown(() => app.close())
   app.get('/call', async () => {
     throw Object.assign(new Error('request to https://svc:USERINFOSECRET@api.example/v1?api_key=QUERYSECRET failed'), {
+      headers: ['Authorization: Bearer SCHEMESECRET'],
       // axios: the request's URL and body
       config: { url: 'https://api.example/v1/users?access_token=URLSECRET&page=2', data: '{"username":"ada","password":"BODYSECRET"}' },
       cause: new Error('upstream said: password=CAUSESECRET')
@@ -61,7 +66,7 @@ test('in the line: an HTTP client error\'s URL, body and message, a URL in a sta
   t.equal((await app.inject('/call')).statusCode, 500)
   t.equal((await app.inject('/stackless')).statusCode, 500)
   const text = JSON.stringify(panics())
-  t.notMatch(text, /USERINFOSECRET|QUERYSECRET|URLSECRET|BODYSECRET|CAUSESECRET|STACKSECRET/)
+  t.notMatch(text, /USERINFOSECRET|QUERYSECRET|URLSECRET|BODYSECRET|CAUSESECRET|STACKSECRET|SCHEMESECRET/)
   const [line, stackless] = panics()
   t.match(line.err?.message, 'request to https://svc:[redacted]@api.example/v1?api_key=[redacted] failed')
   t.match(line.err?.stack, /^Error: request to https:\/\/svc:\[redacted\]@api\.example\/v1\?api_key=\[redacted\] failed\n {4}at /)
