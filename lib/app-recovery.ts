@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify'
-import { types } from 'node:util'
 import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
 import type { Shield } from './last-resort'
@@ -19,9 +18,8 @@ export function createRecovery (recorder: Recorder, shield: Shield, currentReque
 
   async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
     try {
-      const result = task()
       // a promise is awaited without its own `constructor` or species, which may throw
-      return await (types.isPromise(result) ? awaitable(result) : result) as Awaited<T>
+      return await awaitable(task()) as Awaited<T>
     } catch (value) {
       record(value, 'background', options)
       return undefined

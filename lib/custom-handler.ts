@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { types } from 'node:util'
 import type { PanicHandler, PanicInfo } from '../types/index'
 import { describe, type CopyRules } from './bounded-copy'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
@@ -41,7 +40,7 @@ export function askHandler (
       const answer = handler(info, request, reply)
       // a native promise is awaited without its own `constructor` or species, which may throw;
       // Promise.resolve turns any other thenable whose `then` getter throws into a rejection
-      Promise.resolve(types.isPromise(answer) ? awaitable(answer) : answer).then(answered, failed)
+      Promise.resolve(awaitable(answer)).then(answered, failed)
     } catch (failure) {
       failed(failure)
     }

@@ -62,8 +62,6 @@ export function buildDefaultReply (settings: DefaultReplySettings): DefaultReply
     const headers = idHeaders(requestId)
     const explained = development && info !== undefined
     const mediaType = preferredType(request, explained)
-    // the developer's additions, after the id: `,"development":{...}`
-    const extra = explained ? `,"development":${JSON.stringify(developmentFields(info.error))}` : ''
     let body: string | Buffer
     if (mediaType === HTML_TYPE) {
       const page = developmentPage(info as PanicInfo)
@@ -71,11 +69,15 @@ export function buildDefaultReply (settings: DefaultReplySettings): DefaultReply
       headers['content-security-policy'] = page.csp
       headers['x-content-type-options'] = 'nosniff'
       body = page.html
-    } else if (mediaType === PROBLEM_TYPE) {
-      headers['content-type'] = PROBLEM_TYPE
-      body = Buffer.from(`${prefixesOf(statusCode).problem}${JSON.stringify(requestId)}${extra}}`)
     } else {
-      body = `${prefixesOf(statusCode).json}${JSON.stringify(requestId)}${extra}}`
+      // the developer's additions, after the id: `,"development":{...}`
+      const extra = explained ? `,"development":${JSON.stringify(developmentFields(info.error))}` : ''
+      if (mediaType === PROBLEM_TYPE) {
+        headers['content-type'] = PROBLEM_TYPE
+        body = Buffer.from(`${prefixesOf(statusCode).problem}${JSON.stringify(requestId)}${extra}}`)
+      } else {
+        body = `${prefixesOf(statusCode).json}${JSON.stringify(requestId)}${extra}}`
+      }
     }
     const http2 = isHttp2(request)
     // HTTP/2 has no connection header: each stream is independent

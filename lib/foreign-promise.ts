@@ -38,14 +38,16 @@ function whenSettled (promise: Promise<unknown>, onFulfilled: ((value: unknown) 
 }
 
 /**
- * A native promise that settles as `promise` does, without looking up `promise`'s `constructor` or
- * species (as `await` and `Promise.resolve` would); when even that cannot be done, it rejects with
- * FST_RECOVERY_UNAWAITABLE and `promise`'s own rejection is marked handled.
+ * What to await for `value`: for a native promise, one that settles as it does without looking up
+ * its `constructor` or species (as `await` and `Promise.resolve` would), or that rejects with
+ * FST_RECOVERY_UNAWAITABLE, its own rejection marked handled, when even that cannot be done; any
+ * other value as it is.
  */
-export function awaitable<T> (promise: Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (whenSettled(promise, resolve as (value: unknown) => void, reject)) return
-    markHandled(promise)
+export function awaitable (value: unknown): unknown {
+  if (!types.isPromise(value)) return value
+  return new Promise((resolve, reject) => {
+    if (whenSettled(value, resolve, reject)) return
+    markHandled(value)
     reject(new FST_RECOVERY_UNAWAITABLE())
   })
 }

@@ -17,7 +17,10 @@ export function declareRequests (fastify: FastifyInstance): void {
   fastify.decorateRequest(kRequestMark, isFastifyRequest)
 }
 
-/** Whether `value` is a request of a scope the plugin is registered in. */
+/**
+ * Whether `value` is a request of a scope the plugin is registered in. The whole prototype chain is
+ * walked (not `dataOf`'s 32 steps): each nested plugin scope adds a prototype to its requests.
+ */
 export function isFastifyRequest (value: unknown): value is FastifyRequest {
   if (typeof value !== 'object' || value === null) return false
   for (let current: object | null = value; current !== null; current = Reflect.getPrototypeOf(current)) {
