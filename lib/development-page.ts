@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { PanicInfo } from '../types/index'
 import { truncate } from './bounded-copy'
-import { dataOf, errorMessageOf, errorTypeOf, GETTER, isError } from './safe-read'
+import { dataOf, errorMessageOf, errorTypeOf, GETTER, isError, stackOf } from './safe-read'
 
 // Contract §13: what a developer sees (option `development`, refused unless NODE_ENV is
 // "development"): the error type, message, `cause` chain and stack, with the source lines around
@@ -160,12 +160,7 @@ function causeChain (error: Error): Error[] {
 }
 
 function describeError (error: Error): Described {
-  let stack: unknown
-  try {
-    stack = dataOf(error, 'stack')
-  } catch {
-    stack = '[unformattable stack]' // formatting a stack runs the error's own accessors
-  }
+  const stack = stackOf(error)
   const message = errorMessageOf(error)
   const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, STACK_BYTES) : ''
   return { type: errorTypeOf(error), message: truncate(message, MESSAGE_BYTES), stack: text, framesFrom: framesFrom(text, message) }

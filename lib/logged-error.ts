@@ -2,7 +2,7 @@ import { budgetOf, copyProperties, fit, hasSeen, see, type Budget, type CopyRule
 import type { Normalized } from './normalize'
 import { normalize } from './normalize'
 import { FST_RECOVERY_NON_ERROR } from './errors'
-import { dataOf, errorMessageOf, errorTypeOf, GETTER, inherits, isArray, isError } from './safe-read'
+import { dataOf, errorMessageOf, errorTypeOf, GETTER, inherits, isArray, isError, stackOf } from './safe-read'
 import { redactText } from './secrets'
 
 // The `err` of a log line (contract §6): an Error, so that the logger's own `err` serializer and
@@ -71,7 +71,7 @@ function copyError (error: Error, copying: Copying, chain: Chain, depth: number,
   const copy = new (loggedErrorClass(type))()
   copy.message = fitChain(redactText(message ?? errorMessageOf(error), rules.secrets, MESSAGE_BYTES), chain, 'message', budget)
   if (withStack) {
-    const stack = stackOf(error, rules.secrets)
+    const stack = stackTextOf(error, rules.secrets)
     if (stack !== undefined) copy.stack = fitChain(stack, chain, 'stack', budget)
   }
 
@@ -133,16 +133,10 @@ function typeOfItem (item: unknown): string {
   return item === null ? 'null' : typeof item
 }
 
-// Reading `stack` is when V8 formats it, and formatting runs code of the error's own: its `name`
-// and `message` accessors, and Error.prepareStackTrace. A huge message makes a huge first line:
-// its head is kept, and every frame. The message in it is redacted as the message is.
-function stackOf (error: Error, secrets: ReadonlySet<string>): string | undefined {
-  let stack: unknown
-  try {
-    stack = dataOf(error, 'stack')
-  } catch {
-    return '[unformattable stack]'
-  }
+// A huge message makes a huge first line: its head is kept, and every frame. The message in it is
+// redacted as the message is.
+function stackTextOf (error: Error, secrets: ReadonlySet<string>): string | undefined {
+  const stack = stackOf(error)
   if (stack === GETTER) return '[Getter]'
   if (typeof stack !== 'string' || stack === '') return undefined
   const frames = stack.indexOf(FRAMES)

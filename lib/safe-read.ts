@@ -5,6 +5,8 @@ import { types } from 'node:util'
 // call. Property descriptors and prototypes of ordinary objects are read by the engine alone; a
 // Proxy is never looked into (each of those reads would run one of its traps). Should an exotic
 // host object still throw here, the plugin's last resort (lib/last-resort.ts) answers.
+//
+// One exception, named here where the rule lives: V8's own `stack` accessor (`stackOf`).
 
 /** What `dataOf` answers for an accessor property: it is never invoked. */
 export const GETTER: unique symbol = Symbol('fastify-recovery.getter')
@@ -98,4 +100,51 @@ export function errorMessageOf (error: object): string {
 /** `typeof`, with `null` told apart. */
 export function typeOf (value: unknown): string {
   return value === null ? 'null' : typeof value
+}
+
+// Since V8 12 (Node 22) `stack` is an own accessor of every Error (a data property before). Its getter
+// is the engine's code, not the value's: one function for every Error of a realm. It is read, as the
+// data property was on Node 20; any other accessor named `stack` is the value's and is never run.
+// Reading it is when V8 formats the stack: Error.prepareStackTrace (the application's, or
+// source-map-support's) runs then, and so does an accessor `name` or `message` of the error, as it
+// did on Node 20. Errors made by Node's own modules come from the main realm, whose getter differs
+// from this module's under a vm context (Jest): both are known.
+export const ENGINE_STACK_GETTERS: ReadonlySet<unknown> = (() => {
+  const getters = new Set<unknown>()
+  const add = (error: unknown): void => { getters.add(Reflect.getOwnPropertyDescriptor(error as object, 'stack')?.get) }
+  add(new Error('own realm'))
+  try {
+    Buffer.alloc(-1) // RangeError [ERR_OUT_OF_RANGE], made by Node's internals
+  } catch (error) {
+    add(error)
+  }
+  getters.delete(undefined) // Node 20: a data property
+  return getters
+})()
+
+/** What `stackOf` gives when formatting the stack threw (a `prepareStackTrace`, or the error's own `name`/`message`). */
+export const UNFORMATTABLE_STACK = '[unformattable stack]'
+
+/**
+ * The error's `stack`, read once and only through the engine: a data property's value, what V8's own
+ * accessor gives, `GETTER` for any other accessor, `undefined` when there is none or a Proxy stands in
+ * the way. Never throws.
+ */
+export function stackOf (error: object): unknown {
+  let current: object | null = error
+  for (let depth = 0; current !== null && depth < MAX_CHAIN; depth++) {
+    if (types.isProxy(current)) return undefined
+    if (hasOwn(current, 'stack')) {
+      try {
+        // on Node 20, reading the descriptor is what formats the stack
+        const descriptor = Reflect.getOwnPropertyDescriptor(current, 'stack') as PropertyDescriptor
+        if ('value' in descriptor) return descriptor.value
+        return ENGINE_STACK_GETTERS.has(descriptor.get) ? Reflect.apply(descriptor.get as () => unknown, error, []) : GETTER
+      } catch {
+        return UNFORMATTABLE_STACK
+      }
+    }
+    current = Reflect.getPrototypeOf(current)
+  }
+  return undefined
 }
