@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRecoveryOptions } from './types/index'
 import { createRecovery } from './lib/app-recovery'
 import { buildErrorHandler } from './lib/error-handler'
+import { installErrorHandler } from './lib/error-handler-chain'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
 import { createShield } from './lib/last-resort'
 import { listenToLogController } from './lib/log-controller'
@@ -47,9 +48,10 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   })
   fastify.addHook('onClose', async () => fastifyReports.stop())
 
-  // Routes capture the error handler of their scope when they are registered: this covers the
-  // routes registered after the plugin, in this scope and in every child scope.
-  fastify.setErrorHandler(buildErrorHandler({
+  // Routes capture the error handler chain of their scope when they are registered: this covers the
+  // routes registered after the plugin, in this scope and in every child scope, behind the
+  // application's own error handlers (set before the plugin or after it).
+  installErrorHandler(fastify, buildErrorHandler({
     handler: settings.handler,
     handlerTimeout: settings.handlerTimeout,
     defaultReply,
@@ -72,7 +74,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   fastify.decorate('recovery', createRecovery(recorder, shield, () => net?.currentRequest()))
 }
 
-const plugin = fp(fastifyRecovery, { fastify: '5.x', name: 'fastify-recovery' })
+const plugin = fp(fastifyRecovery, { fastify: '5.x || 6.x', name: 'fastify-recovery' })
 
 module.exports = plugin
 module.exports.default = plugin

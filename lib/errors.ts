@@ -51,7 +51,7 @@ export const FST_RECOVERY_HANDLER_INVALID_REPLY = createError<[string]>(
 
 export const FST_RECOVERY_UNSUPPORTED_FASTIFY = createError<[string]>(
   'FST_RECOVERY_UNSUPPORTED_FASTIFY',
-  'fastify-recovery needs Fastify 5.12 or later (it listens to Fastify\'s LogController); this is Fastify %s'
+  'fastify-recovery needs Fastify 5.12 or later (it listens to Fastify\'s LogController and joins its error handler chain); this is Fastify %s'
 )
 
 export const FST_RECOVERY_HANDLER_SENT = createError(
