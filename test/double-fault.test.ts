@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import type { FastifyReply } from 'fastify'
 import { buildApp, genericBody, rawRequest } from './helper'
+import { writeRaw } from '../lib/send'
 
 // When the error reply itself fails, Fastify hands the new error to its default handler and then
 // to a fallback that writes `err.message` into the body. The client must still get the generic
@@ -185,4 +186,15 @@ test('the raw 500 of a double fault keeps the headers set before, but those of t
     t.notOk(stale in res.headers, `${stale} is not kept`)
   }
   t.equal(await total(), 1)
+})
+
+// When Node ends a response before a failure surfaces depends on the Node (Node 20 emits 'finish'
+// inside end() for an injected request, Node 22+ later): the raw writer itself must leave an ended
+// response alone, on every Node.
+test('the raw writer leaves a response that already ended alone: nothing written, nothing thrown', async (t) => {
+  let touched = 0
+  const touch = (): never => { touched++; throw new Error('must not be called') }
+  const raw = { writableEnded: true, headersSent: true, writeHead: touch, end: touch, destroy: touch }
+  t.doesNotThrow(() => writeRaw({ raw, request: { raw: {} } } as unknown as FastifyReply, { statusCode: 500, headers: {}, body: '' }))
+  t.equal(touched, 0)
 })

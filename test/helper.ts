@@ -4,7 +4,7 @@ import { connect, createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import type { Test } from 'tap'
 import { chromium, type Browser } from 'playwright-core'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
 import { isSwallowed } from '../lib/foreign-promise'
@@ -13,6 +13,20 @@ import { isSwallowed } from '../lib/foreign-promise'
 // hand-written ones in types/, so the tests see the plugin exactly as users do.
 
 export const recovery: typeof import('../types/index') = require('../index')
+
+/** The major version of the Fastify the tests run against (CI runs the suite on Fastify 5 and 6). */
+export const FASTIFY_MAJOR = Number((require('fastify/package.json') as { version: string }).version.split('.')[0])
+
+/**
+ * Server options that set the LogController's `disableRequestLogging` / `requestIdLogLabel`, in every
+ * form the Fastify under test takes: the `logController` option (Fastify 5.12 and 6), and on Fastify 5
+ * also the top-level options it deprecates (Fastify 6 dropped them).
+ */
+export function logControllerForms (options: ConstructorParameters<typeof LogController>[0]): FastifyServerOptions[] {
+  const forms: FastifyServerOptions[] = [{ logController: new LogController(options) }]
+  if (FASTIFY_MAJOR === 5) forms.push(options as FastifyServerOptions)
+  return forms
+}
 
 export interface LogLine {
   level: number

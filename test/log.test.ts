@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
-import { buildApp, counterValue, recovery, sleep } from './helper'
+import { buildApp, counterValue, logControllerForms, recovery, sleep } from './helper'
 
 test('one line per panic, through request.log, with err and panic fields', async (t) => {
   const { app, panics } = await buildApp()
@@ -42,12 +42,14 @@ test('never request headers, body or query string', async (t) => {
 })
 
 test('logLevel sets the level; Fastify\'s requestIdLogLabel is honoured', async (t) => {
-  const { app, panics } = await buildApp({ logLevel: 'warn' }, { requestIdLogLabel: 'traceId' })
-  t.teardown(() => app.close())
-  app.get('/boom', async () => { throw new Error('x') })
-  await app.inject('/boom')
-  t.equal(panics()[0].level, 40)
-  t.equal(panics()[0].traceId, 'req-1')
+  for (const fastifyOptions of logControllerForms({ requestIdLogLabel: 'traceId' })) {
+    const { app, panics } = await buildApp({ logLevel: 'warn' }, fastifyOptions)
+    t.teardown(() => app.close())
+    app.get('/boom', async () => { throw new Error('x') })
+    await app.inject('/boom')
+    t.equal(panics()[0].level, 40)
+    t.equal(panics()[0].traceId, 'req-1')
+  }
 })
 
 test('a logger level above logLevel writes nothing, and spends no stack budget', async (t) => {

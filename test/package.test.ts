@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 
-// Contract §1: the tarball of a clean checkout works when installed next to fastify@5,
-// from CommonJS, ESM, and TypeScript consumers of both kinds.
+// Contract §1: the tarball of a clean checkout works when installed next to the Fastify under test
+// (5, and 6 in CI's Fastify 6 run), from CommonJS, ESM, and TypeScript consumers of both kinds; and
+// arethetypeswrong finds nothing in it for node10, node16 (CJS and ESM) and bundler resolution.
 
 const run = promisify(execFile)
 const root = resolve(__dirname, '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+const attw = join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js')
+const fastifyVersion = (require('fastify/package.json') as { version: string }).version
 
 const cjs = `
 const assert = require('node:assert')
@@ -55,7 +58,7 @@ app.after(async () => {
 })
 `
 
-test('the packed tarball works next to fastify@5: CJS, ESM, .cts and .mts', async (t) => {
+test(`the packed tarball works next to fastify@${fastifyVersion}: CJS, ESM, .cts and .mts; its types are right`, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fastify-recovery-pack-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
 
@@ -70,10 +73,14 @@ test('the packed tarball works next to fastify@5: CJS, ESM, .cts and .mts', asyn
   t.ok(files.includes('package/README.md'))
   t.notOk(files.some((file) => /\.test\.|\.map$|package\/(lib|test|bench|example)\//.test(file)), 'no sources, tests or maps')
 
+  // exit code 0: no problem in any resolution mode
+  const { stdout: report } = await run(process.execPath, [attw, join(dir, tarball), '--format', 'ascii'])
+  t.match(report, 'No problems found', 'arethetypeswrong: no problems')
+
   const consumer = join(dir, 'consumer')
   await run('mkdir', ['-p', consumer])
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
-  await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball), 'fastify@5', '@types/node@20'], { cwd: consumer })
+  await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball), `fastify@${fastifyVersion}`, '@types/node@20'], { cwd: consumer })
 
   // what is shipped points at nothing that is not shipped
   const installed = join(consumer, 'node_modules', 'fastify-recovery', 'dist')

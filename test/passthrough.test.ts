@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify'
-import { buildApp, recovery } from './helper'
+import { buildApp, logControllerForms, recovery } from './helper'
 
 // Contract §2: client errors (4xx) and service errors (501-599) are not panics.
 
@@ -74,8 +74,8 @@ test('err.headers that cannot be sent are dropped, the rest kept', async (t) => 
 })
 
 test('request logging disabled: pass-through errors are not logged', async (t) => {
-  for (const disableRequestLogging of [true, () => true]) {
-    const { app, lines } = await buildApp({}, { disableRequestLogging })
+  for (const fastifyOptions of [...logControllerForms({ disableRequestLogging: true }), ...logControllerForms({ disableRequestLogging: () => true })]) {
+    const { app, lines } = await buildApp({}, fastifyOptions)
     t.teardown(() => app.close())
     app.get('/missing', async () => { throw withStatus('gone', { statusCode: 404 }) })
     t.equal((await app.inject('/missing')).statusCode, 404)

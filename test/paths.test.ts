@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, genericBody } from './helper'
+import { buildApp, FASTIFY_MAJOR, genericBody } from './helper'
 
 // Every place Fastify routes an error to the error handler: the client gets the generic 500, one
 // line is logged with the reqId, the panic is counted once with the route template, and the
@@ -12,6 +12,8 @@ interface Path {
   request?: { method?: 'GET' | 'POST', url?: string, payload?: string, headers?: Record<string, string> }
   route?: string
   method?: string
+  /** Why this path is not taken on the Fastify under test. */
+  skip?: string
 }
 
 const body = { method: 'POST' as const, url: '/p', payload: '{"a":1}', headers: { 'content-type': 'application/json' } }
@@ -32,7 +34,16 @@ const paths: Path[] = [
   { name: 'preSerialization hook', setup: (app) => app.get('/p', { preSerialization: async () => { throw new Error('secret') } }, async () => ({ ok: true })) },
   { name: 'onSend hook', setup: (app) => app.get('/p', { onSend: async (_request, _reply, payload) => { if (payload === 'ok') throw new Error('secret'); return payload } }, async () => 'ok') },
   { name: 'scope-level hook', setup: (app) => { app.register(async (child) => { child.addHook('preHandler', async () => { throw new Error('secret') }); child.get('/p', async () => 'ok') }) } },
-  { name: 'body parser', setup: (app) => { app.addContentTypeParser('application/json', { parseAs: 'string' }, () => { throw new Error('secret') }); app.post('/p', async () => 'ok') }, request: body, method: 'POST' },
+  {
+    name: 'body parser (sync throw)',
+    setup: (app) => { app.addContentTypeParser('application/json', { parseAs: 'string' }, () => { throw new Error('secret') }); app.post('/p', async () => 'ok') },
+    request: body,
+    method: 'POST',
+    // Fastify 5.12 catches it; 6.0.0-alpha.4 does not (an uncaught exception, the request never answered): README, "what the plugin cannot catch"
+    skip: FASTIFY_MAJOR >= 6 ? 'Fastify 6.0.0-alpha does not catch a content-type parser that throws synchronously' : undefined
+  },
+  { name: 'body parser (rejection)', setup: (app) => { app.addContentTypeParser('application/json', { parseAs: 'string' }, async () => { throw new Error('secret') }); app.post('/p', async () => 'ok') }, request: body, method: 'POST' },
+  { name: 'body parser (callback)', setup: (app) => { app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => { done(new Error('secret'), undefined) }); app.post('/p', async () => 'ok') }, request: body, method: 'POST' },
   { name: 'route params', setup: (app) => app.get('/users/:id', async () => { throw new Error('secret') }), request: { url: '/users/42' }, route: '/users/:id' },
   { name: 'not-found handler', setup: (app) => app.setNotFoundHandler(async () => { throw new Error('secret') }), request: { url: '/nowhere' }, route: '__not_found__' },
   { name: 'child scope', setup: (app) => { app.register(async (child) => { child.get('/p', async () => { throw new Error('secret') }) }) } },
@@ -40,7 +51,7 @@ const paths: Path[] = [
 ]
 
 for (const path of paths) {
-  test(path.name, async (t) => {
+  test(path.name, { skip: path.skip }, async (t) => {
     const { app, panics, count, total } = await buildApp()
     t.teardown(() => app.close())
     path.setup(app)

@@ -93,12 +93,27 @@ test('streams that end well are left alone', async (t) => {
     app.get('/response', async () => new Response('from a Response', { headers: { 'content-type': 'text/plain' } }))
     app.get('/empty', async () => new Response(null, { status: 204 }))
   })
-  t.equal((await rawRequest(port, ['GET /node HTTP/1.1\r\nHost: x\r\n\r\n'])).body, '1\r\na\r\n1\r\nb\r\n0\r\n\r\n')
+  // how Node groups the chunks varies (Node 24 writes 'ab' as one): the decoded body and its last chunk are what matter
+  t.same(dechunked((await rawRequest(port, ['GET /node HTTP/1.1\r\nHost: x\r\n\r\n'])).body), { data: 'ab', complete: true })
   t.match((await rawRequest(port, ['GET /web HTTP/1.1\r\nHost: x\r\n\r\n'])).body, 'web body')
   t.match((await rawRequest(port, ['GET /response HTTP/1.1\r\nHost: x\r\n\r\n'])).body, 'from a Response')
   t.equal((await rawRequest(port, ['GET /empty HTTP/1.1\r\nHost: x\r\n\r\n'])).statusCode, 204)
   t.equal(await built.total(), 0)
 })
+
+/** A chunked body decoded, and whether it ended with its last (empty) chunk. */
+function dechunked (body: string): { data: string, complete: boolean } {
+  let data = ''
+  for (let at = 0; at < body.length;) {
+    const end = body.indexOf('\r\n', at)
+    if (end === -1) break
+    const size = parseInt(body.slice(at, end), 16)
+    if (size === 0) return { data, complete: body.slice(end) === '\r\n\r\n' }
+    data += body.slice(end + 2, end + 2 + size)
+    at = end + 2 + size + 2
+  }
+  return { data, complete: false }
+}
 
 /** Starts a download, reads its first bytes, and disconnects. */
 async function disconnectMidDownload (port: number, path: string): Promise<void> {
