@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FastifyRecoveryOptions } from './types/index'
 import { createRecovery } from './lib/app-recovery'
+import { Copier } from './lib/copier'
 import { buildErrorHandler } from './lib/error-handler'
 import { installErrorHandler } from './lib/error-handler-chain'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
@@ -12,6 +13,7 @@ import { resolveOptions } from './lib/options'
 import { buildDefaultReply } from './lib/default-reply'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
+import { secretKeys } from './lib/secrets'
 import { declareRequests } from './lib/request-facts'
 import { declareGuard, isGuarded } from './lib/send'
 import { StackBudget } from './lib/stack-budget'
@@ -22,15 +24,17 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // once per scope chain: the error handler chain would otherwise hold the plugin twice
   if (fastify.hasDecorator('recovery')) throw new FST_RECOVERY_ALREADY_REGISTERED()
   const settings = resolveOptions(options, fastify.log)
-  const { metrics, stackDedupe, rules } = settings
+  const { metrics, stackDedupe } = settings
 
   // what is counted, what is logged, what the client gets, and the path every failure of the plugin's own ends in
   const counter = metrics === false ? undefined : mountMetrics(fastify, metrics)
+  // how a thrown value is written: the credential names, `redact` included
+  const copier = new Copier(secretKeys(settings.redact))
   const recorder = createRecorder({
     logLevel: settings.logLevel,
     stackBudget: stackDedupe === false ? undefined : new StackBudget(stackDedupe.max, stackDedupe.windowMs),
     counter,
-    rules,
+    copier,
     log: fastify.log,
     context: settings.context
   })
@@ -57,7 +61,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     defaultReply,
     recorder,
     shield,
-    rules,
+    copier,
     fastifyErrorLine: fastifyReports.fastifyErrorLine
   }))
 

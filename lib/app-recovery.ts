@@ -1,3 +1,4 @@
+import { types } from 'node:util'
 import type { FastifyRequest } from 'fastify'
 import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
@@ -5,6 +6,8 @@ import type { Shield } from './last-resort'
 import type { Incident, Recorder } from './record'
 import { isFastifyRequest } from './request-facts'
 import { awaitable } from './foreign-promise'
+import { rankNow } from './reentrancy'
+import { dataOf } from './safe-read'
 
 // `app.recovery`: the failures the application hands to the plugin itself.
 // - run (contract §8, Go's `go func() { defer recover() }()`): a task started outside the request's
@@ -16,12 +19,14 @@ import { awaitable } from './foreign-promise'
 export function createRecovery (recorder: Recorder, shield: Shield, currentRequest: () => FastifyRequest | undefined): Recovery {
   return { run, report }
 
-  async function run<T> (task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
+  async function run<T> (task: (() => T | PromiseLike<T>) | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
+    // a task started while a panic was being recorded stays nested in that record, however late it fails
+    const rank = rankNow()
     try {
       // a promise is awaited without its own `constructor` or species, which may throw
-      return await awaitable(task()) as Awaited<T>
+      return await awaitable(started(task)) as Awaited<T>
     } catch (value) {
-      record(value, 'background', options)
+      record(value, 'background', options, rank)
       return undefined
     }
   }
@@ -30,17 +35,28 @@ export function createRecovery (recorder: Recorder, shield: Shield, currentReque
     return record(value, 'reported', options)
   }
 
-  function record (value: unknown, source: 'background' | 'reported', options: RunOptions | undefined): PanicInfo {
-    const incident: Incident = { value, source }
+  function record (value: unknown, source: 'background' | 'reported', options: RunOptions | undefined, rank = 0): PanicInfo {
+    const incident: Incident = { value, source, rank }
     const info = shield(incident, () => {
       const { request = currentRequest(), name } = readOptions(options)
       incident.request = request
       incident.task = typeof name === 'string' ? name : undefined
-      return recorder.record(incident)
+      return recorder.record(recorder.read(incident))
     })
     // the shield wrote why the recording failed; the caller still gets an answer it can read
     return info ?? { error: new FST_RECOVERY_NOT_RECORDED(), value, source, method: '', route: '', fingerprint: '' }
   }
+}
+
+// `run(sendReceipt())`: a promise or thenable given instead of a function is what is awaited (its
+// `then` read as data: an accessor is not run); anything else is called, and fails as a call would
+function started (task: unknown): unknown {
+  if (types.isPromise(task)) return task
+  if (task !== null && typeof task === 'object') {
+    const then = dataOf(task, 'then')
+    if (typeof then === 'function') return new Promise((resolve, reject) => { Reflect.apply(then, task, [resolve, reject]) })
+  }
+  return (task as () => unknown)()
 }
 
 // neither run() nor report() throws, not even for options whose getters throw; a `request` that is

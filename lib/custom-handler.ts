@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicHandler, PanicInfo } from '../types/index'
-import { describe, type CopyRules } from './bounded-copy'
+import type { Copier } from './copier'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
 import { FRAMING_HEADERS, isSendable } from './headers'
 import { typeOf } from './safe-read'
@@ -26,7 +26,7 @@ export function askHandler (
   reply: FastifyReply,
   timeoutMs: number,
   /** How the answer is described in a failure's message: redacted like any line. */
-  rules: CopyRules
+  copier: Copier
 ): Promise<HandlerOutcome> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ failure: new FST_RECOVERY_HANDLER_TIMEOUT(timeoutMs) }), timeoutMs)
@@ -34,7 +34,7 @@ export function askHandler (
       clearTimeout(timer)
       resolve(outcome)
     }
-    const answered = (answer: unknown): void => settle(check(answer, rules))
+    const answered = (answer: unknown): void => settle(check(answer, copier))
     const failed = (failure: unknown): void => settle({ failure })
     try {
       const answer = handler(info, request, reply)
@@ -49,7 +49,7 @@ export function askHandler (
 
 // The answer is the application's own object: its fields are read once each, and a field that
 // cannot be read is a failure of the handler, never a reply.
-function check (answer: unknown, rules: CopyRules): HandlerOutcome {
+function check (answer: unknown, copier: Copier): HandlerOutcome {
   if (answer === undefined || answer === null) return { custom: undefined }
   if (typeof answer !== 'object') return invalid(`a ${typeOf(answer)} instead of an object`)
   let statusCode: unknown, headers: unknown, body: unknown
@@ -59,9 +59,9 @@ function check (answer: unknown, rules: CopyRules): HandlerOutcome {
     return { failure }
   }
   if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
-    return invalid(`statusCode ${describe(statusCode, rules)}, which is not an integer in 400-599`)
+    return invalid(`statusCode ${copier.describe(statusCode)}, which is not an integer in 400-599`)
   }
-  const checked = checkHeaders(headers, rules)
+  const checked = checkHeaders(headers, copier)
   if (typeof checked === 'string') return invalid(checked)
   const custom: CustomReply = { statusCode, headers: checked }
   if (typeof body === 'string') {
@@ -77,7 +77,7 @@ function check (answer: unknown, rules: CopyRules): HandlerOutcome {
     } catch (failure) {
       return { failure }
     }
-    if (typeof json !== 'string') return invalid(`a body that is not JSON: ${describe(body, rules)}`)
+    if (typeof json !== 'string') return invalid(`a body that is not JSON: ${copier.describe(body)}`)
     custom.body = json
     custom.contentType = 'application/json; charset=utf-8'
   }
@@ -85,10 +85,10 @@ function check (answer: unknown, rules: CopyRules): HandlerOutcome {
 }
 
 /** The headers lower-cased, or why they cannot be sent. */
-function checkHeaders (headers: unknown, rules: CopyRules): Record<string, string> | string {
+function checkHeaders (headers: unknown, copier: Copier): Record<string, string> | string {
   const checked: Record<string, string> = Object.create(null)
   if (headers === undefined) return checked
-  if (headers === null || typeof headers !== 'object') return `headers ${describe(headers, rules)}, not an object`
+  if (headers === null || typeof headers !== 'object') return `headers ${copier.describe(headers)}, not an object`
   let entries: Array<[string, unknown]>
   try {
     entries = Object.entries(headers)

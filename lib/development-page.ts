@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { isAbsolute } from 'node:path'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
+import { isAbsolute, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { PanicInfo } from '../types/index'
-import { truncate } from './bounded-copy'
-import { dataOf, errorMessageOf, errorTypeOf, GETTER, isError, stackOf } from './safe-read'
+import { truncate } from './budget'
+import { causeChainOf, errorMessageOf, errorTypeOf, GETTER, stackOf } from './safe-read'
 
 // Contract §13: what a developer sees (option `development`, refused unless NODE_ENV is
 // "development"): the error type, message, `cause` chain and stack, with the source lines around
@@ -12,14 +12,19 @@ import { dataOf, errorMessageOf, errorTypeOf, GETTER, isError, stackOf } from '.
 // no script, and its content-security-policy allows only its own stylesheet. The request's headers,
 // body and query are not shown.
 
-const MAX_CAUSES = 8
-const MESSAGE_BYTES = 16 * 1024
-const STACK_BYTES = 64 * 1024
+// a page shows more than a line: the whole message and stack a developer may need
+const PAGE_MESSAGE_BYTES = 16 * 1024
+const PAGE_STACK_BYTES = 64 * 1024
 const CONTEXT_LINES = 3
 const LINE_CHARS = 500
-// source files are read once each, at most this many kept, none larger than this
+// source files are read once each, at most this many kept, none larger than this (stat first)
 const MAX_FILES = 64
 const MAX_FILE_BYTES = 1024 * 1024
+// a stack set by hand may hold any number of lines: the page lists this many frames
+const MAX_FRAMES = 200
+
+/** What the page tells of the panic: the plugin's own reading, never an object the application was given. */
+export type PanicFacts = Pick<PanicInfo, 'requestId' | 'error' | 'source' | 'method' | 'route' | 'fingerprint'>
 
 /** The `development` field of a JSON reply. */
 export interface DevelopmentFields { type: string, message: string, stack: string }
@@ -37,10 +42,13 @@ export function developmentFields (error: Error): DevelopmentFields {
   return { type, message, stack }
 }
 
-/** The page, and the content-security-policy it must be sent with. */
-export function developmentPage (info: PanicInfo): { html: string, csp: string } {
+/**
+ * The page, and the content-security-policy it must be sent with. `root`: the application's root (the
+ * working directory at registration, its real path); no file outside it is ever read.
+ */
+export function developmentPage (info: PanicFacts, root: string): { html: string, csp: string } {
   const nonce = randomBytes(16).toString('base64')
-  const chain = causeChain(info.error).map(describeError)
+  const chain = causeChainOf(info.error).map(describeError)
   const [top] = chain
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -57,14 +65,14 @@ export function developmentPage (info: PanicInfo): { html: string, csp: string }
 <dt>source</dt><dd>${escape(info.source)}</dd>
 <dt>fingerprint</dt><dd>${escape(info.fingerprint)}</dd>
 </dl>
-${chain.map((error, i) => section(error, i)).join('\n')}
+${chain.map((error, i) => section(error, i, root)).join('\n')}
 </main></body></html>
 `
   const csp = `default-src 'none'; style-src 'nonce-${nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`
   return { html, csp }
 }
 
-function section (error: Described, index: number): string {
+function section (error: Described, index: number, root: string): string {
   // a message's own lines may look like frames (`throw new Error('no user ' + input)` with a line
   // "at x (/etc/passwd:1:1)" in the input): only frames after the header get their source read
   const trusted = error.framesFrom !== -1
@@ -82,7 +90,7 @@ function section (error: Described, index: number): string {
       continue
     }
     flush()
-    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${trusted ? snippet(frame.file, frame.line) : ''}</div>`)
+    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${trusted ? snippet(frame.file, frame.line, root) : ''}</div>`)
   }
   flush()
   const heading = index === 0 ? '<h2>Stack</h2>' : `<h2>Caused by <span class="type">${escape(error.type)}</span></h2><pre class="message">${escape(error.message)}</pre>`
@@ -91,25 +99,58 @@ function section (error: Described, index: number): string {
 
 interface Frame { text: string, file?: string, line: number }
 
-// V8's frames: "    at fn (file:line:col)", "    at file:line:col", "    at async fn (file:line:col)"
-const FRAME = /^\s*at (?:.*? \()?(.+?):(\d+):\d+\)?$/
-
+// V8's frames: "at fn (file:line:col)", "at file:line:col", "at async fn (file:line:col)",
+// "at eval (eval at fn (file:line:col), <anonymous>:line:col)". Read by hand, in one pass over each
+// line: a pattern for them backtracks on crafted lines (`at ( ( ( …`, quadratic).
 function framesOf (stack: string): Frame[] {
   const frames: Frame[] = []
   for (const line of stack.split('\n')) {
-    if (!/^\s*at /.test(line)) continue
-    const match = FRAME.exec(line)
-    let file = match?.[1]
-    if (file?.startsWith('file://') === true) {
-      try {
-        file = fileURLToPath(file)
-      } catch {
-        file = undefined
-      }
-    }
-    frames.push({ text: line.trim(), file, line: Number(match?.[2] ?? 0) })
+    const text = line.trim()
+    if (!text.startsWith('at ')) continue
+    frames.push({ text, ...locationOf(text.slice(3)) })
+    if (frames.length === MAX_FRAMES) break
   }
   return frames
+}
+
+function locationOf (rest: string): { file?: string, line: number } {
+  let location = rest
+  if (location.endsWith(')')) {
+    // the innermost place is in the last balanced parentheses
+    let depth = 0
+    let open = -1
+    for (let i = location.length - 1; i >= 0 && open === -1; i--) {
+      const code = location.charCodeAt(i)
+      if (code === 41) depth++
+      else if (code === 40 && --depth === 0) open = i
+    }
+    if (open === -1) return { line: 0 }
+    location = location.slice(open + 1, -1)
+    // an eval frame: where the evaluated code ran is after the last ", "
+    const comma = location.lastIndexOf(', ')
+    if (comma !== -1) location = location.slice(comma + 2)
+  }
+  const column = location.lastIndexOf(':')
+  const line = location.lastIndexOf(':', column - 1)
+  if (line <= 0 || !isDigits(location, line + 1, column) || !isDigits(location, column + 1, location.length)) return { line: 0 }
+  let file: string | undefined = location.slice(0, line)
+  if (file.startsWith('file://')) {
+    try {
+      file = fileURLToPath(file)
+    } catch {
+      file = undefined
+    }
+  }
+  return { file, line: Number(location.slice(line + 1, column)) }
+}
+
+function isDigits (text: string, from: number, to: number): boolean {
+  if (from >= to) return false
+  for (let i = from; i < to; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 48 || code > 57) return false
+  }
+  return true
 }
 
 function isApplicationFile (file: string): boolean {
@@ -121,22 +162,29 @@ const sources = new Map<string, string[] | null>()
 // source code only: a frame naming any other file (`.env`, a key) never has it read
 const SOURCE_FILE = /\.[cm]?[jt]sx?$/
 
-function sourceOf (file: string): string[] | null {
-  if (sources.has(file)) return sources.get(file) as string[] | null
+// Read only when it is a source file inside the application's root (after links are resolved) and
+// outside node_modules, and at most MAX_FILE_BYTES by its size on disk, told before anything is read.
+function sourceOf (file: string, root: string): string[] | null {
+  const key = `${root}\0${file}`
+  if (sources.has(key)) return sources.get(key) as string[] | null
   let lines: string[] | null = null
   try {
-    const text = readFileSync(file, 'utf8')
-    if (Buffer.byteLength(text) <= MAX_FILE_BYTES) lines = text.split(/\r?\n/)
+    const real = realpathSync.native(file)
+    const inside = real.startsWith(root + sep) && !real.slice(root.length).split(sep).includes('node_modules')
+    if (inside && SOURCE_FILE.test(real)) {
+      const stat = statSync(real)
+      if (stat.isFile() && stat.size <= MAX_FILE_BYTES) lines = readFileSync(real, 'utf8').split(/\r?\n/)
+    }
   } catch {
     // not a readable file (eval, a deleted file): the frame is shown without its source
   }
   if (sources.size >= MAX_FILES) sources.delete(sources.keys().next().value as string)
-  sources.set(file, lines)
+  sources.set(key, lines)
   return lines
 }
 
-function snippet (file: string, line: number): string {
-  const lines = SOURCE_FILE.test(file) ? sourceOf(file) : null
+function snippet (file: string, line: number, root: string): string {
+  const lines = SOURCE_FILE.test(file) ? sourceOf(file, root) : null
   if (lines === null || line < 1 || line > lines.length) return ''
   const first = Math.max(1, line - CONTEXT_LINES)
   const last = Math.min(lines.length, line + CONTEXT_LINES)
@@ -148,33 +196,29 @@ function snippet (file: string, line: number): string {
   return `<pre class="source">${rows.join('\n')}</pre>`
 }
 
-function causeChain (error: Error): Error[] {
-  const chain = [error]
-  for (let current = error; chain.length <= MAX_CAUSES;) {
-    const cause = dataOf(current, 'cause')
-    if (!isError(cause) || chain.includes(cause)) break
-    chain.push(cause)
-    current = cause
-  }
-  return chain
-}
-
 function describeError (error: Error): Described {
   const stack = stackOf(error)
   const message = errorMessageOf(error)
-  const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, STACK_BYTES) : ''
-  return { type: errorTypeOf(error), message: truncate(message, MESSAGE_BYTES), stack: text, framesFrom: framesFrom(text, message) }
+  const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, PAGE_STACK_BYTES) : ''
+  return { type: errorTypeOf(error), message: truncate(message, PAGE_MESSAGE_BYTES), stack: text, framesFrom: framesFrom(text, message) }
 }
 
-// V8 writes `name: message` (the message as it was when the stack was captured), then the frames.
-// The message must be found on the stack's first line; when it is not (changed since, or the stack
-// set by hand without it), where the frames begin cannot be told.
+// V8 writes `name: message` (the message as it was when the stack was captured), then the frames;
+// Node's own errors write `name [code]: message`. The message must follow a ": " of the stack's first
+// line (the first few are tried, each in one comparison); when it does not (changed since, or the
+// stack set by hand without it), where the frames begin cannot be told.
+const HEADER_TRIES = 8
+
 function framesFrom (stack: string, message: string): number {
-  if (message === '') return stack.indexOf('\n') === -1 ? stack.length : stack.indexOf('\n')
-  const at = stack.indexOf(message)
-  if (at === -1) return -1
   const firstLine = stack.indexOf('\n')
-  return firstLine !== -1 && firstLine < at ? -1 : at + message.length
+  if (message === '') return firstLine === -1 ? stack.length : firstLine
+  let at = -1
+  for (let tries = 0; tries < HEADER_TRIES; tries++) {
+    at = stack.indexOf(': ', at + 1)
+    if (at === -1 || (firstLine !== -1 && at > firstLine)) return -1
+    if (stack.startsWith(message, at + 2)) return at + 2 + message.length
+  }
+  return -1
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }

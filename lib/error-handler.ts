@@ -1,16 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicHandler, PanicInfo } from '../types/index'
-import type { CopyRules } from './bounded-copy'
+import { armAnswer, sendAnswer } from './answer'
 import { PANIC_STATUS, statusOf } from './classify'
+import type { Copier } from './copier'
 import { askHandler, type HandlerOutcome } from './custom-handler'
-import { FST_RECOVERY_HANDLER_SENT } from './errors'
+import { handlerReply, type DefaultReplyBuilder } from './default-reply'
 import type { Shield } from './last-resort'
 import { logPassThrough, type FastifyErrorLine } from './log'
-import { handlerReply, type DefaultReplyBuilder } from './default-reply'
 import { passThroughReply } from './pass-through'
-import type { Incident, Recorder } from './record'
+import type { Incident, Panic, Recorder } from './record'
+import { recording } from './reentrancy'
 import { requestIdOf } from './request-facts'
-import { breakResponse, guard, hasAnswered, refusedSend, responseState, sendPlan, type RawPlan } from './send'
+import { breakResponse, guard, responseState, sendPlan, type RawPlan } from './send'
 
 // The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
 // Fastify calls it once per reply at most (error handlers are a chain that only moves down), so
@@ -22,13 +23,13 @@ export interface ErrorHandlerParts {
   defaultReply: DefaultReplyBuilder
   recorder: Recorder
   shield: Shield
-  rules: CopyRules
+  copier: Copier
   /** Fastify's own line for an error its default handler answers. */
   fastifyErrorLine: FastifyErrorLine
 }
 
 export function buildErrorHandler (parts: ErrorHandlerParts) {
-  const { handler, handlerTimeout, defaultReply, recorder, shield, rules, fastifyErrorLine } = parts
+  const { handler, handlerTimeout, defaultReply, recorder, shield, copier, fastifyErrorLine } = parts
 
   return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const incident: Incident = { value, source: 'request', request, reply }
@@ -36,8 +37,7 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
   }
 
   function recover (incident: Incident, request: FastifyRequest, reply: FastifyReply): void {
-    const { value } = incident
-    const statusCode = statusOf(value)
+    const statusCode = statusOf(incident.value, reply)
     // Client and service errors keep their status and Fastify's reply; a failure while sending them is a panic.
     if (statusCode !== PANIC_STATUS) {
       passThrough(incident, statusCode, request, reply)
@@ -49,38 +49,37 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
     if (state === 'started') {
       incident.source = 'response'
       incident.statusCode = reply.statusCode
-      recorder.record(incident)
+      recorder.record(recorder.read(incident))
       breakResponse(reply)
       return
     }
 
     incident.statusCode = PANIC_STATUS
-    const info = recorder.record(incident)
-    if (state === 'gone') return
-    const plan = defaultReply(request, info.requestId as string, PANIC_STATUS, info)
-    // in place before the custom handler runs: it cannot send the failure itself either
-    guard(reply, { value, fallback: () => plan })
-    if (handler === undefined) {
-      sendPlan(reply, plan)
+    const panic = recorder.read(incident)
+    if (state === 'gone') {
+      recorder.record(panic)
       return
     }
-    askHandler(handler, info, request, reply, handlerTimeout, rules).then((outcome) => {
-      shield(incident, () => answer(outcome, info, plan, request, reply))
+    // decided and guarded before the application's code runs: context, subscribers, the custom handler
+    const plan = armAnswer(defaultReply, panic, request, reply)
+    const info = recorder.record(panic)
+    if (handler === undefined) {
+      sendAnswer(recorder, panic, request, reply, plan)
+      return
+    }
+    // what the handler records while it runs is nested in this panic's record
+    recording(panic.rank, () => askHandler(handler, info, request, reply, handlerTimeout, copier)).then((outcome) => {
+      shield(incident, () => answer(outcome, panic, plan, request, reply))
     })
   }
 
-  function answer (outcome: HandlerOutcome, info: PanicInfo, plan: RawPlan, request: FastifyRequest, reply: FastifyReply): void {
-    if (refusedSend(reply)) {
-      recorder.handlerFailed(info, new FST_RECOVERY_HANDLER_SENT(), request)
+  function answer (outcome: HandlerOutcome, panic: Panic, plan: RawPlan, request: FastifyRequest, reply: FastifyReply): void {
+    if ('failure' in outcome) {
+      sendAnswer(recorder, panic, request, reply, plan, outcome)
       return
     }
-    if (hasAnswered(reply) || responseState(request, reply) !== 'open') return
-    if ('failure' in outcome) {
-      recorder.handlerFailed(info, outcome.failure, request)
-      sendPlan(reply, plan)
-    } else {
-      sendPlan(reply, outcome.custom === undefined ? plan : handlerReply(outcome.custom, request, info.requestId as string, defaultReply))
-    }
+    const requestId = (panic.info as PanicInfo & { requestId: string }).requestId
+    sendAnswer(recorder, panic, request, reply, outcome.custom === undefined ? plan : handlerReply(outcome.custom, request, requestId, defaultReply))
   }
 
   // Fastify's default handler sets the error's headers and status, writes its line, then sends.
@@ -92,7 +91,7 @@ export function buildErrorHandler (parts: ErrorHandlerParts) {
       fallback: () => defaultReply(request, requestIdOf(request)),
       onDoubleFault: (failure) => {
         const panic: Incident = { value: failure, source: 'request', request, reply, statusCode: PANIC_STATUS }
-        shield(panic, () => { recorder.record(panic) })
+        shield(panic, () => { recorder.record(recorder.read(panic)) })
       }
     })
     sendPlan(reply, plan)

@@ -56,7 +56,7 @@ export const FST_RECOVERY_UNSUPPORTED_FASTIFY = createError<[string]>(
 
 export const FST_RECOVERY_HANDLER_SENT = createError(
   'FST_RECOVERY_HANDLER_SENT',
-  'The panic handler sent the failure itself with reply.send; the default reply was sent instead'
+  'The panic handler or a diagnostics channel subscriber sent the failure itself with reply.send; the default reply was sent instead'
 )
 
 export const FST_RECOVERY_NOT_RECORDED = createError(

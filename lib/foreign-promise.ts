@@ -1,5 +1,6 @@
 import { types } from 'node:util'
 import { FST_RECOVERY_UNAWAITABLE } from './errors'
+import { ignoreRejectionOf } from './process'
 
 // What becomes of a promise the plugin is handed and did not make: a thrown one, a custom handler's
 // answer, a background task's result, a context function's answer. Adding a handler to it (`then`,
@@ -7,14 +8,10 @@ import { FST_RECOVERY_UNAWAITABLE } from './errors'
 // throw; while `then` runs here, its own `constructor` is the real Promise. A thrown promise is not
 // awaited, but its rejection is marked handled: left alone, it would crash the process as an unhandled
 // rejection on top of the panic. When not even a handler can be added (a non-configurable accessor, a
-// frozen promise), the rejection is swallowed when Node reports it, by a listener that lives until then
-// and leaves every other rejection to Node's default (or to the other listeners).
-
-const unmarked = new WeakSet<object>()
-let listening = false
+// frozen promise), its rejection is ignored when Node reports it (lib/process.ts owns that listener).
 
 export function markHandled (promise: Promise<unknown>): void {
-  if (!whenSettled(promise, undefined, ignore)) swallowRejectionOf(promise)
+  if (!whenSettled(promise, undefined, ignore)) ignoreRejectionOf(promise)
 }
 
 /**
@@ -50,36 +47,6 @@ export function awaitable (value: unknown): unknown {
     markHandled(value)
     reject(new FST_RECOVERY_UNAWAITABLE())
   })
-}
-
-/** A rejection this module swallows: the process net must not record it again. */
-export function isSwallowed (promise: unknown): boolean {
-  return typeof promise === 'object' && promise !== null && unmarked.has(promise)
-}
-
-function swallowRejectionOf (promise: Promise<unknown>): void {
-  unmarked.add(promise)
-  if (listening) return
-  listening = true
-  process.on('unhandledRejection', onUnhandledRejection)
-  // Node reports the rejections of a turn once its microtasks ran: by the next turn, this one was
-  setImmediate(stopListening)
-}
-
-function onUnhandledRejection (reason: unknown, promise: Promise<unknown>): void {
-  if (unmarked.has(promise)) {
-    unmarked.delete(promise)
-    return
-  }
-  // alone, this listener would keep Node from crashing on a rejection nobody handles: it crashes as Node would
-  if (process.listenerCount('unhandledRejection') === 1) {
-    process.nextTick(() => { throw types.isNativeError(reason) ? reason : new Error(`Unhandled rejection: ${String(reason)}`) })
-  }
-}
-
-function stopListening (): void {
-  process.removeListener('unhandledRejection', onUnhandledRejection)
-  listening = false
 }
 
 function ignore (): void {}

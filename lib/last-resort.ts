@@ -1,7 +1,7 @@
 import type { DefaultReplyBuilder } from './default-reply'
 import type { Incident, Recorder } from './record'
 import { requestIdOf } from './request-facts'
-import { isHttp2, writeRaw } from './send'
+import { writeRaw } from './send'
 
 // Contract §3's invariant: a route covered by the plugin is never answered by Fastify's default
 // error handler, whatever was thrown and whatever goes wrong inside the plugin. Every entry point
@@ -23,7 +23,7 @@ export function createShield (recorder: Recorder, defaultReply: DefaultReplyBuil
       const { request, reply } = incident
       if (request === undefined || reply === undefined || incident.respond === false) return undefined
       // built from strings the plugin made, and written by a function that never throws
-      writeRaw(reply, defaultReply.lastResort(requestIdOf(request), isHttp2(request)))
+      writeRaw(reply, defaultReply.lastResort(request, requestIdOf(request)))
       return undefined
     }
   }

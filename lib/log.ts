@@ -30,6 +30,31 @@ export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSupp
   return fields
 }
 
+/** Contract §6: the whole line, the logger's own bindings (a client's request id, child-logger fields) included. */
+export const LINE_BYTES = 64 * 1024
+// what a logger adds beside the bindings and the fields: level, time, pid, hostname, msg, separators
+const LINE_OVERHEAD = 320
+// the least `err` gets, even when the bindings took the rest (a line that big is the logger's own)
+const MIN_ERR_BYTES = 2 * 1024
+
+/**
+ * What the line's `err` may take: the line less what the logger's bindings and the `panic` fields
+ * take, measured once per line. A logger that cannot tell its bindings (not pino) is taken to have none.
+ */
+export function errBytesFor (log: FastifyBaseLogger, fields: Record<string, unknown>): number {
+  return Math.max(MIN_ERR_BYTES, LINE_BYTES - LINE_OVERHEAD - bindingsBytesOf(log) - Buffer.byteLength(JSON.stringify(fields)))
+}
+
+function bindingsBytesOf (log: FastifyBaseLogger): number {
+  const { bindings } = log as { bindings?: () => unknown }
+  if (typeof bindings !== 'function') return 0
+  try {
+    return Buffer.byteLength(JSON.stringify(bindings.call(log)) ?? '')
+  } catch {
+    return 0
+  }
+}
+
 /** Whether a line at `level` would be written (loggers without `isLevelEnabled` are asked to write). */
 export function isLevelEnabled (log: FastifyBaseLogger, level: string): boolean {
   const { isLevelEnabled } = log as { isLevelEnabled?: (level: string) => boolean }

@@ -2,30 +2,24 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
 import type { PanicInfo } from '../types/index'
 import { FST_RECOVERY_METRIC_CONFLICT } from './errors'
+import type { MetricsSettings } from './options'
 
 // Contract §7: what is counted. One counter, `fastify_panics_total{method, route, source}`, found or
 // created in the registry so several Fastify instances (or registrations) in one process share it.
 // Its labels are fields of PanicInfo, named once here: a label added to LABEL_NAMES is counted,
 // zero-initialised and checked against an existing counter.
 
-export const DEFAULT_METRIC_NAME = 'fastify_panics_total'
-
 export const LABEL_NAMES = ['method', 'route', 'source'] as const satisfies ReadonlyArray<keyof PanicInfo>
-/** One series: `''` for what is not known (no request). */
-export type PanicLabels = { [label in typeof LABEL_NAMES[number]]: string }
+type LabelName = typeof LABEL_NAMES[number]
+/** What a series is labelled with: the PanicInfo fields LABEL_NAMES names, `''` for one that is not known (no request). */
+export type PanicLabels = Partial<Pick<PanicInfo, LabelName>>
 
 const HELP = 'Panics recovered by fastify-recovery: failures that reached the client as a generic 500, or broke a response, a background task or the process'
-
-export interface MetricsSettings {
-  name: string
-  registry: Registry
-  endpoint: string | false
-}
 
 export class PanicCounter {
   readonly #registry: Registry
   readonly #name: string
-  #counter: Counter<typeof LABEL_NAMES[number]>
+  #counter: Counter<LabelName>
 
   constructor (registry: Registry, name: string) {
     this.#registry = registry
@@ -33,14 +27,14 @@ export class PanicCounter {
     this.#counter = counterIn(registry, name)
   }
 
-  /** One panic. prom-client keeps the labels object it is given: a fresh one holding only the labels. */
+  /** One panic: anything with the fields of PanicInfo that LABEL_NAMES names. */
   inc (panic: PanicLabels): void {
     this.#counter.inc(labelsOf(panic))
   }
 
-  /** The series `{...labels, source="request"}` at 0, so alerts see a route before its first panic. */
-  zero (labels: Omit<PanicLabels, 'source'>): void {
-    this.#counter.inc(labelsOf({ ...labels, source: 'request' }), 0)
+  /** The series of `labels` at 0, so alerts see a route before its first panic. */
+  zero (labels: PanicLabels): void {
+    this.#counter.inc(labelsOf(labels), 0)
   }
 
   /**
@@ -55,12 +49,15 @@ export class PanicCounter {
   }
 }
 
-function labelsOf (panic: PanicLabels): PanicLabels {
-  return { method: panic.method, route: panic.route, source: panic.source }
+// prom-client keeps the labels object it is given: a fresh one holding only the labels
+function labelsOf (panic: PanicLabels): Record<LabelName, string> {
+  const labels = {} as Record<LabelName, string>
+  for (const name of LABEL_NAMES) labels[name] = panic[name] ?? ''
+  return labels
 }
 
-function counterIn (registry: Registry, name: string): Counter<typeof LABEL_NAMES[number]> {
-  const existing = registry.getSingleMetric(name) as (Counter<typeof LABEL_NAMES[number]> & { type: string, labelNames: readonly string[] }) | undefined
+function counterIn (registry: Registry, name: string): Counter<LabelName> {
+  const existing = registry.getSingleMetric(name) as (Counter<LabelName> & { type: string, labelNames: readonly string[] }) | undefined
   if (existing === undefined) {
     return new Counter({ name, help: HELP, labelNames: LABEL_NAMES, registers: [registry] })
   }
@@ -78,9 +75,9 @@ function counterIn (registry: Registry, name: string): Counter<typeof LABEL_NAME
  */
 export function mountMetrics (fastify: FastifyInstance, { name, registry, endpoint }: MetricsSettings): PanicCounter {
   const counter = new PanicCounter(registry, name)
-  const routes = new Map<string, Omit<PanicLabels, 'source'>>()
+  const routes = new Map<string, PanicLabels>()
   fastify.addHook('onRoute', ({ method, url }) => {
-    for (const verb of [method].flat()) routes.set(`${verb} ${url}`, { method: verb, route: url })
+    for (const verb of [method].flat()) routes.set(`${verb} ${url}`, { method: verb, route: url, source: 'request' })
   })
   fastify.addHook('onReady', async () => {
     counter.ensureRegistered()

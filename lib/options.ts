@@ -1,31 +1,30 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { realpathSync } from 'node:fs'
 import { types } from 'node:util'
 import { register as globalRegistry, type Registry } from 'prom-client'
-import type { FastifyRecoveryOptions, PanicContext, PanicHandler } from '../types/index'
-import { describe, type CopyRules } from './bounded-copy'
-import { secretKeys } from './secrets'
+import type { FastifyRecoveryOptions, MetricsOptions, ProcessOptions, StackDedupeOptions } from '../types/index'
+import { Copier } from './copier'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
 import { isHeaderName } from './headers'
-import { DEFAULT_METRIC_NAME, type MetricsSettings } from './metrics'
-import type { ProcessSettings } from './process'
 
 // Options are defaulted and checked once, at registration: a bad one is a TypeError naming it.
+// What the parts are built from is the public options (types/index.d.ts), every default filled in.
 
-export interface Settings {
-  message: string
-  closeConnection: 'auto' | boolean
-  requestIdHeader: string | false
-  logLevel: string
-  handler: PanicHandler | undefined
-  handlerTimeout: number
-  stackDedupe: { max: number, windowMs: number } | false
+type Defaulted = 'message' | 'closeConnection' | 'requestIdHeader' | 'logLevel' | 'handlerTimeout' | 'redact' | 'development'
+
+export type MetricsSettings = Required<MetricsOptions>
+export type ProcessSettings = Required<ProcessOptions>
+
+export type Settings = Required<Pick<FastifyRecoveryOptions, Defaulted>> & Pick<FastifyRecoveryOptions, 'handler' | 'context'> & {
+  stackDedupe: Required<StackDedupeOptions> | false
   metrics: MetricsSettings | false
   process: ProcessSettings | false
-  /** How thrown values are copied into lines and descriptions: the credential keys, `redact` included. */
-  rules: CopyRules
-  context: PanicContext | undefined
-  development: boolean
+  /** With `development`: the application's root, the real path of the working directory at registration (the page reads no file outside it). */
+  root: string
 }
+
+/** What the default reply is built from (lib/default-reply.ts). */
+export type DefaultReplySettings = Pick<Settings, 'message' | 'closeConnection' | 'requestIdHeader' | 'development' | 'root'>
 
 const DEFAULTS = {
   message: 'Internal Server Error',
@@ -34,15 +33,17 @@ const DEFAULTS = {
   logLevel: 'error',
   handlerTimeout: 1000,
   stackDedupe: { max: 10, windowMs: 60_000 },
-  process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 }
+  process: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 10_000 },
+  metricName: 'fastify_panics_total'
 } as const
 
-const KNOWN = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout', 'stackDedupe', 'metrics', 'process', 'redact', 'context', 'development'])
+const KNOWN: ReadonlySet<string> = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout',
+  'stackDedupe', 'metrics', 'process', 'redact', 'context', 'development'] satisfies Array<keyof FastifyRecoveryOptions>)
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
 // options are described in errors with no key hidden: they are the application's own
-const DESCRIBE_ALL: CopyRules = { secrets: new Set() }
+const DESCRIBE_ALL = new Copier(new Set())
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 // setTimeout's limit: a longer delay fires at once
@@ -82,7 +83,7 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
   if (typeof development !== 'boolean') fail('development', 'a boolean', development)
   // the developer page shows the failure: it must not reach production by accident
   if (development && process.env.NODE_ENV !== 'development') {
-    fail('development', `false unless NODE_ENV is exactly "development" (it is ${describe(process.env.NODE_ENV, DESCRIBE_ALL)})`, development)
+    fail('development', `false unless NODE_ENV is exactly "development" (it is ${DESCRIBE_ALL.describe(process.env.NODE_ENV)})`, development)
   }
   if (!isPositive(handlerTimeout, MAX_TIMEOUT)) fail('handlerTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, handlerTimeout)
 
@@ -90,15 +91,16 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     message,
     closeConnection,
     requestIdHeader: requestIdHeader === false ? false : requestIdHeader.toLowerCase(),
-    logLevel,
+    logLevel: logLevel as Settings['logLevel'],
     handler,
     handlerTimeout,
     stackDedupe: resolveStackDedupe(stackDedupe),
     metrics: resolveMetrics(metrics),
     process: resolveProcess(processOption),
-    rules: { secrets: secretKeys(resolveRedact(redact)) },
+    redact: resolveRedact(redact),
     context,
-    development
+    development,
+    root: development ? realpathSync.native(process.cwd()) : ''
   }
 }
 
@@ -123,7 +125,7 @@ function resolveStackDedupe (stackDedupe: unknown): Settings['stackDedupe'] {
 function resolveMetrics (metrics: unknown): Settings['metrics'] {
   if (metrics === false) return false
   if (!isPlainObject(metrics)) fail('metrics', 'false or { name, registry, endpoint }', metrics)
-  const { name = DEFAULT_METRIC_NAME, registry = globalRegistry, endpoint = false } = metrics
+  const { name = DEFAULTS.metricName, registry = globalRegistry, endpoint = false } = metrics
   if (typeof name !== 'string' || !METRIC_NAME.test(name)) fail('metrics.name', 'a Prometheus metric name', name)
   if (!isRegistry(registry)) fail('metrics.registry', 'a prom-client Registry', registry)
   if (endpoint !== false && (typeof endpoint !== 'string' || !endpoint.startsWith('/'))) {
@@ -148,7 +150,7 @@ function resolveProcess (value: unknown): Settings['process'] {
 }
 
 function fail (option: string, expected: string, value: unknown): never {
-  throw new FST_RECOVERY_INVALID_OPTION(option, expected, describe(value, DESCRIBE_ALL))
+  throw new FST_RECOVERY_INVALID_OPTION(option, expected, DESCRIBE_ALL.describe(value))
 }
 
 function isPositive (value: unknown, max: number): value is number {

@@ -1,12 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { types } from 'node:util'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Shield } from './last-resort'
+import { armAnswer, sendAnswer } from './answer'
 import type { DefaultReplyBuilder } from './default-reply'
+import type { Shield } from './last-resort'
+import type { ProcessSettings } from './options'
 import type { Incident, Recorder } from './record'
-import { requestIdOf } from './request-facts'
 import { dataOf } from './safe-read'
-import { isSwallowed } from './foreign-promise'
-import { guard, isHttp2, responseState, sendPlan } from './send'
+import { responseState } from './send'
 
 // Contract §9, the process-level safety net (opt-in): unhandled rejections and uncaught exceptions
 // are attributed to the request whose async context raised them, logged, counted with
@@ -16,12 +17,6 @@ import { guard, isHttp2, responseState, sendPlan } from './send'
 // The net never turns a failure into success: the error a failed start-up rejects with (a listen
 // error such as EADDRINUSE while the server is not listening) is always an 'exit', so an unawaited
 // `listen()` that fails still ends the process with code 1.
-
-export interface ProcessSettings {
-  unhandledRejection: 'log' | 'exit'
-  uncaughtException: 'exit' | 'log'
-  shutdownTimeout: number
-}
 
 type Failure = 'unhandledRejection' | 'uncaughtException'
 
@@ -83,7 +78,7 @@ export class ProcessNet {
       const nets = new Set<ProcessNet>()
       const dispatch = (failure: Failure) => (value: unknown, promise?: unknown): void => {
         // a thrown Promise's own rejection: its panic was recorded when it was thrown
-        if (isSwallowed(promise)) return
+        if (isIgnored(promise)) return
         let chosen: ProcessNet | undefined
         for (const net of nets) {
           if (net.owns()) { chosen = net; break }
@@ -137,23 +132,30 @@ export class ProcessNet {
       // the net answers the culprit only: any other request goes on
       respond: culprit !== undefined
     }
-    const info = shield(incident, () => recorder.record(incident))
+    shield(incident, () => {
+      const panic = recorder.read(incident)
+      // the culprit's 500 is decided and guarded before the application's code sees the panic
+      if (culprit === undefined) {
+        recorder.record(panic)
+        return
+      }
+      const plan = armAnswer(this.#parts.defaultReply, panic, culprit.request, culprit.reply, true)
+      recorder.record(panic)
+      sendAnswer(recorder, panic, culprit.request, culprit.reply, plan)
+    })
     if (!exit) return
     if (registry.shuttingDown) {
       host.exit(1)
       return
     }
     registry.shuttingDown = true
-    if (culprit !== undefined) {
-      shield(incident, () => {
-        const { request, reply } = culprit
-        const plan = this.#parts.defaultReply(request, requestIdOf(request), 500, info)
-        if (!isHttp2(request)) plan.headers.connection = 'close'
-        guard(reply, { fallback: () => plan })
-        sendPlan(reply, plan)
-      })
-    }
-    this.#shutdown(registry)
+    // the shutdown belongs to no request: what fails in it (an onClose hook) is attributed to none
+    outsideRequests([...registry.nets], () => this.#shutdown(registry))
+  }
+
+  /** Runs `work` outside this net's request contexts. */
+  exitContext<T> (work: () => T): T {
+    return this.#storage.exit(work)
   }
 
   // Node's listen errors (EADDRINUSE, EACCES, ...) say `syscall: 'listen'`; an application may wrap one as a cause
@@ -164,16 +166,64 @@ export class ProcessNet {
   }
 
   // Every opted-in instance stops accepting and lets its in-flight requests finish, for at most
-  // shutdownTimeout; then the logs are flushed and the process exits with code 1.
+  // shutdownTimeout; then the logs are flushed and the process exits with code 1. An instance whose
+  // close fails (an onClose hook that rejects) is a failure of the shutdown: recorded, with no request.
   #shutdown (registry: ProcessNets): void {
     const { fastify, settings, host } = this.#parts
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise((resolve) => { timer = setTimeout(resolve, settings.shutdownTimeout) })
-    const closed = Promise.allSettled([...registry.nets].map((net) => Promise.resolve().then(() => net.close())))
+    const closed = Promise.all([...registry.nets].map((net) => Promise.resolve().then(() => net.close()).catch((failure: unknown) => net.#shutdownFailed(failure))))
     Promise.race([closed, timedOut])
       .then(() => { clearTimeout(timer); return flush(fastify) })
       .then(() => host.exit(1))
   }
+
+  #shutdownFailed (value: unknown): void {
+    const incident: Incident = { value, source: 'process', respond: false }
+    this.#parts.shield(incident, () => this.#parts.recorder.record(this.#parts.recorder.read(incident)))
+  }
+}
+
+// Rejections the plugin ignores: those of a promise that was thrown (its panic was recorded then)
+// and that no handler could be added to (lib/foreign-promise.ts). The process net's listener skips
+// them; without the net, a listener of this module lives until Node has reported them (by the next
+// turn), and leaves every other rejection to Node's default or to the other listeners.
+const ignored = new WeakSet<object>()
+let ignoring = false
+
+/** Ignores the rejection of `promise` when Node reports it as unhandled. */
+export function ignoreRejectionOf (promise: Promise<unknown>): void {
+  ignored.add(promise)
+  if (ignoring) return
+  ignoring = true
+  process.on('unhandledRejection', onIgnoredRejection)
+  // Node reports the rejections of a turn once its microtasks ran: by the next turn, this one was
+  setImmediate(stopIgnoring)
+}
+
+/** A rejection ignored: the process net must not record it again. */
+export function isIgnored (promise: unknown): boolean {
+  return typeof promise === 'object' && promise !== null && ignored.has(promise)
+}
+
+function onIgnoredRejection (reason: unknown, promise: Promise<unknown>): void {
+  // entries go with their promises (a WeakSet): every listener can still tell
+  if (ignored.has(promise)) return
+  // alone, this listener would keep Node from crashing on a rejection nobody handles: it crashes as Node would
+  if (process.listenerCount('unhandledRejection') === 1) {
+    process.nextTick(() => { throw types.isNativeError(reason) ? reason : new Error(`Unhandled rejection: ${String(reason)}`) })
+  }
+}
+
+function stopIgnoring (): void {
+  process.removeListener('unhandledRejection', onIgnoredRejection)
+  ignoring = false
+}
+
+function outsideRequests (nets: ProcessNet[], work: () => void): void {
+  const [net, ...others] = nets
+  if (net === undefined) work()
+  else net.exitContext(() => outsideRequests(others, work))
 }
 
 function unanswered ({ request, reply }: RequestContext): boolean {

@@ -1,21 +1,25 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { types } from 'node:util'
 import type { PanicContext, PanicInfo, PanicSource } from '../types/index'
-import { budgetOf, copyValue, truncate, type CopyRules } from './bounded-copy'
-import { publishPanic } from './channel'
+import { budgetOf } from './budget'
+import { hasPanicSubscribers, publishPanic } from './channel'
+import type { Copier, Normalized } from './copier'
 import { fingerprintOf } from './fingerprint'
-import { HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, writeLine } from './log'
-import { loggedError } from './logged-error'
+import { markHandled } from './foreign-promise'
+import { errBytesFor, HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, writeLine } from './log'
 import type { PanicCounter } from './metrics'
-import { normalize } from './normalize'
+import { rankNow, recording } from './reentrancy'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
-import { markHandled } from './foreign-promise'
 
-// Recording a panic is the same whatever its source: normalise it, fingerprint it, add the
-// application's context, write its one line, count it once, publish it. Every entry point hands the
-// recorder an Incident; the recorder marks it counted, so the last resort (lib/last-resort.ts)
-// counts exactly the panics it did not.
+// Recording a panic is the same whatever its source, in two steps. `read` is the plugin's own
+// reading of the failure — normalised, its request's id, method and route, its fingerprint — and
+// runs no code of the application: the reply is decided from it (lib/answer.ts) before anything
+// else runs. `record` then hands the panic to the application's code and writes it down: the
+// `context` fields, its one line, its one count, the diagnostics channel. What that code is given
+// is a copy of the plugin's PanicInfo, so nothing it changes reaches the line, the count or the
+// reply; what it records itself is a nested record (lib/reentrancy.ts). The recorder marks an
+// incident counted, so the last resort (lib/last-resort.ts) counts exactly the panics it did not.
 
 /** A failure as an entry point sees it. */
 export interface Incident {
@@ -32,13 +36,27 @@ export interface Incident {
   respond?: boolean
   /** Set by the recorder once the panic is counted. */
   counted?: boolean
+  /** The least rank of its record: a background task started inside a record stays nested in it. */
+  rank?: number
+}
+
+/** The plugin's own reading of one failure. Never handed to the application: it gets copies of `info`. */
+export interface Panic {
+  /** What the line is written from, and the reply decided from. */
+  readonly info: PanicInfo
+  readonly normalized: Normalized
+  readonly incident: Incident
+  /** How deep in other records this one was started (lib/reentrancy.ts): 0 is a record of its own. */
+  readonly rank: number
 }
 
 export interface Recorder {
-  /** Logs and counts one panic; returns what the custom handler is given. */
-  record (incident: Incident): PanicInfo
-  /** The second line of a panic whose custom handler failed. */
-  handlerFailed (info: PanicInfo, failure: unknown, request: FastifyRequest): void
+  /** The plugin's reading of a failure; runs no code of the application. Throws only on a bug of the plugin's own. */
+  read (incident: Incident): Panic
+  /** Context, line, count, channel; returns a copy of the panic's PanicInfo for the caller. */
+  record (panic: Panic): PanicInfo
+  /** The second line of a panic whose custom handler (or a channel subscriber) failed. */
+  handlerFailed (panic: Panic, failure: unknown): void
   /** The plugin's own code failed on `incident`: a `recovery failed` line, and the count if it was not made. Never throws. */
   recoveryFailed (incident: Incident, failure: unknown): void
 }
@@ -47,7 +65,7 @@ export interface RecorderParts {
   logLevel: string
   stackBudget: StackBudget | undefined
   counter: PanicCounter | undefined
-  rules: CopyRules
+  copier: Copier
   /** The logger for panics without a request. */
   log: FastifyBaseLogger
   /** The `context` option. */
@@ -59,12 +77,12 @@ const TASK_BYTES = 256
 // contract §12: the context fields, bounded and redacted like `err`
 const CONTEXT_BYTES = 4 * 1024
 
-export function createRecorder ({ logLevel, stackBudget, counter, rules, log: rootLog, context }: RecorderParts): Recorder {
-  return { record, handlerFailed, recoveryFailed }
+export function createRecorder ({ logLevel, stackBudget, counter, copier, log: rootLog, context }: RecorderParts): Recorder {
+  return { read, record, handlerFailed, recoveryFailed }
 
-  function record (incident: Incident): PanicInfo {
-    const { value, source, request, reply, statusCode, task, level = logLevel } = incident
-    const normalized = normalize(value, rules)
+  function read (incident: Incident): Panic {
+    const { value, source, request, reply, task } = incident
+    const normalized = copier.normalize(value)
     const method = methodOf(request)
     const route = routeOf(request)
     const info: PanicInfo = {
@@ -76,19 +94,37 @@ export function createRecorder ({ logLevel, stackBudget, counter, rules, log: ro
       route,
       latencyMs: latencyOf(reply),
       fingerprint: fingerprintOf(source, method, route, normalized.type, normalized.message),
-      task: task === undefined ? undefined : truncate(task, TASK_BYTES)
+      // often made from the request (its url): redacted like any string of the line
+      task: typeof task === 'string' ? copier.copy(task, budgetOf(TASK_BYTES)) as string : undefined
     }
-    if (context !== undefined && request !== undefined) info.context = contextOf(context, request, info)
-    const log = request?.log ?? rootLog
-    if (isLevelEnabled(log, level)) {
-      // the budget is spent only by lines that are written
-      const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
-      const fields = panicFieldsOf(info, { statusCode, stackSuppressed: !withStack })
-      writeLine(log, level, loggedError(normalized, withStack, rules), fields, PANIC_MESSAGE)
-    }
-    count(incident, method, route)
-    publishPanic(info, request, reply)
-    return info
+    return { info, normalized, incident, rank: Math.max(rankNow(), incident.rank ?? 0) }
+  }
+
+  function record (panic: Panic): PanicInfo {
+    const { info, incident, rank } = panic
+    const { request, reply } = incident
+    recording(rank, () => {
+      if (rank === 0 && context !== undefined && request !== undefined) info.context = contextOf(context, request, copyOf(info))
+      if (rank < 2) writePanicLine(panic)
+      count(incident, info)
+      if (rank === 0 && hasPanicSubscribers()) publishPanic({ info: copyOf(info), request, reply })
+    })
+    return copyOf(info)
+  }
+
+  // a panic of a request is written through its logger, so it carries the reqId binding
+  function logOf (incident: Incident): FastifyBaseLogger {
+    return incident.request?.log ?? rootLog
+  }
+
+  function writePanicLine ({ info, normalized, incident }: Panic): void {
+    const log = logOf(incident)
+    const level = incident.level ?? logLevel
+    if (!isLevelEnabled(log, level)) return
+    // the budget is spent only by lines that are written
+    const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
+    const fields = panicFieldsOf(info, { statusCode: incident.statusCode, stackSuppressed: !withStack })
+    writeLine(log, level, copier.lineError(normalized, withStack, errBytesFor(log, fields)), fields, PANIC_MESSAGE)
   }
 
   // the application's function: if it throws or answers something that is not an object, the
@@ -105,32 +141,39 @@ export function createRecorder ({ logLevel, stackBudget, counter, rules, log: ro
       markHandled(fields)
       return undefined
     }
-    const copy = copyValue(fields, budgetOf(CONTEXT_BYTES), rules)
+    const copy = copier.copy(fields, budgetOf(CONTEXT_BYTES))
     return copy !== null && typeof copy === 'object' && !Array.isArray(copy) ? copy as Record<string, unknown> : undefined
   }
 
-  function handlerFailed (info: PanicInfo, failure: unknown, request: FastifyRequest): void {
-    if (!isLevelEnabled(request.log, logLevel)) return
-    const err = loggedError(normalize(failure, rules), true, rules)
-    writeLine(request.log, logLevel, err, panicFieldsOf(info, { statusCode: 500 }), HANDLER_FAILED_MESSAGE)
+  function handlerFailed ({ info, incident }: Panic, failure: unknown): void {
+    const log = logOf(incident)
+    if (!isLevelEnabled(log, logLevel)) return
+    const fields = panicFieldsOf(info, { statusCode: 500 })
+    writeLine(log, logLevel, copier.lineError(copier.normalize(failure), true, errBytesFor(log, fields)), fields, HANDLER_FAILED_MESSAGE)
   }
 
   function recoveryFailed (incident: Incident, failure: unknown): void {
-    const method = methodOf(incident.request)
-    const route = routeOf(incident.request)
+    const labels = { source: incident.source, method: methodOf(incident.request), route: routeOf(incident.request) }
     try {
-      if (incident.counted !== true) count(incident, method, route)
+      if (incident.counted !== true) count(incident, labels)
     } catch {
       // a registry that throws: the line below still says what happened
     }
-    const log = incident.request?.log ?? rootLog
-    const fields = panicFieldsOf({ source: incident.source, method, route }, { statusCode: incident.reply === undefined ? undefined : 500 })
+    const log = logOf(incident)
+    const fields = panicFieldsOf(labels, { statusCode: incident.reply === undefined ? undefined : 500 })
     // the copy never throws, and writeLine keeps a failing logger to itself
-    writeLine(log, 'error', loggedError(normalize(failure, rules), true, rules), fields, RECOVERY_FAILED_MESSAGE)
+    writeLine(log, 'error', copier.lineError(copier.normalize(failure), true, errBytesFor(log, fields)), fields, RECOVERY_FAILED_MESSAGE)
   }
 
-  function count (incident: Incident, method: string, route: string): void {
-    counter?.inc({ method, route, source: incident.source })
+  function count (incident: Incident, labels: Pick<PanicInfo, 'source' | 'method' | 'route'>): void {
+    counter?.inc(labels)
     incident.counted = true
   }
+}
+
+// what the application's code is given: its own copy, so that what it changes stays its own
+function copyOf (info: PanicInfo): PanicInfo {
+  const copy = { ...info }
+  if (info.context !== undefined) copy.context = structuredClone(info.context)
+  return copy
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:http2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { BODY_HEADERS, CONNECTION_HEADERS, keptHeaders, type HeaderValue } from './headers'
+import { keptHeaders, type HeaderValue } from './headers'
+import { asTheRequest, inSubscribers } from './reentrancy'
 import { isError } from './safe-read'
 
 // Sending: the one module that replaces `reply.send`, and the one answer to "can we still write?".
@@ -13,6 +14,7 @@ import { isError } from './safe-read'
 /** A reply decided by the plugin: Fastify sends it (serializing `body` if it is not a string or Buffer). */
 export interface ReplyPlan {
   statusCode: number
+  /** Set over the headers set earlier (lib/headers.ts decides them for a panic reply). */
   headers: Record<string, HeaderValue>
   body: unknown
   /** Headers set earlier that must not go out with this reply. */
@@ -22,6 +24,7 @@ export interface ReplyPlan {
 /** The generic reply, written to the socket when sending through Fastify failed: its body is a string. */
 export interface RawPlan extends ReplyPlan {
   body: string | Buffer
+  remove: readonly string[]
 }
 
 export interface GuardParts {
@@ -37,7 +40,7 @@ interface Guard extends GuardParts {
   send: FastifyReply['send']
   /** A reply is in Fastify's hands: another send now is a failure of that one. */
   inFlight: boolean
-  /** The custom handler tried to send an Error or the thrown value itself. */
+  /** The custom handler or a channel subscriber tried to send an Error or the thrown value itself. */
   refused: boolean
   /** The headers as they were before the plugin's reply went to Fastify. */
   before?: Record<string, unknown>
@@ -74,19 +77,25 @@ export function guard (reply: FastifyReply, parts: GuardParts): void {
 // each reply kept the panic's whole context reachable from it, and V8's young-generation collector
 // paid for that on every panic (measured: scavenges 4-5 times longer in a panic storm).
 function guardedSend (this: FastifyReply, payload?: unknown): FastifyReply {
-  const state = guardOf(this) as Guard
-  if (this.raw.writableEnded) return state.send.call(this, payload) // a late send: Fastify's own "already sent" warning
+  // a channel subscriber's send: the reply, and all that follows from it, are the request's
+  if (inSubscribers()) return asTheRequest(() => guardedSendOf(this, payload))
+  return guardedSendOf(this, payload)
+}
+
+function guardedSendOf (reply: FastifyReply, payload: unknown): FastifyReply {
+  const state = guardOf(reply) as Guard
+  if (reply.raw.writableEnded) return state.send.call(reply, payload) // a late send: Fastify's own "already sent" warning
   if (state.inFlight) {
-    doubleFault(this, state, payload)
+    doubleFault(reply, state, payload)
   } else if (payload === state.value || isError(payload)) {
     state.refused = true
-    sendPlan(this, state.fallback())
+    sendPlan(reply, state.fallback())
   } else {
-    // the custom handler answered itself, with something that is not the failure
+    // the custom handler (or a subscriber) answered itself, with something that is not the failure
     state.inFlight = true
-    state.send.call(this, payload)
+    state.send.call(reply, payload)
   }
-  return this
+  return reply
 }
 
 /** Whether the plugin is answering this reply (Fastify's default handler then only sees a double fault). */
@@ -99,9 +108,12 @@ export function hasAnswered (reply: FastifyReply): boolean {
   return guardOf(reply)?.inFlight === true
 }
 
-/** Whether the custom handler tried to send the failure itself. */
-export function refusedSend (reply: FastifyReply): boolean {
-  return guardOf(reply)?.refused === true
+/** Whether the custom handler or a subscriber tried to send the failure itself since this was last asked. */
+export function takeRefusal (reply: FastifyReply): boolean {
+  const state = guardOf(reply)
+  if (state?.refused !== true) return false
+  state.refused = false
+  return true
 }
 
 /** Sends a plan through Fastify (onSend hooks and all), on a guarded reply. */
@@ -129,7 +141,8 @@ function doubleFault (reply: FastifyReply, state: Guard, failure: unknown): void
 
 /**
  * Writes `plan` straight to the socket, with the headers set before (`before`, default: as they are
- * now) that a panic reply keeps. A response whose headers already went out is broken instead.
+ * now) but those it removes and those that cannot be sent. A response whose headers already went out
+ * is broken instead. Never throws.
  */
 export function writeRaw (reply: FastifyReply, plan: RawPlan, before?: Record<string, unknown>): void {
   const res = reply.raw
@@ -140,7 +153,7 @@ export function writeRaw (reply: FastifyReply, plan: RawPlan, before?: Record<st
   }
   let kept: Record<string, HeaderValue> = {}
   try {
-    kept = keptHeaders(before ?? reply.getHeaders(), isHttp2(reply.request))
+    kept = keptHeaders(before ?? reply.getHeaders(), plan.remove)
   } catch {
     // headers that cannot even be listed: the reply goes out with its own
   }
@@ -181,13 +194,3 @@ export function breakResponse (reply: FastifyReply): void {
 export function isHttp2 (request: FastifyRequest): boolean {
   return request.raw.httpVersionMajor === 2
 }
-
-/** What a panic reply removes: the headers of the replaced body, and on HTTP/2 the connection-specific ones. */
-export function staleHeaders (http2: boolean, keepAlive: boolean): readonly string[] {
-  if (http2) return STALE_HTTP2
-  return keepAlive ? STALE_KEEP_ALIVE : BODY_HEADERS
-}
-
-const STALE_HTTP2 = [...new Set([...BODY_HEADERS, ...CONNECTION_HEADERS])]
-// closeConnection: false also drops the `connection: close` Fastify sets after a body parser failed
-const STALE_KEEP_ALIVE = [...BODY_HEADERS, 'connection']

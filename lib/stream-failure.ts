@@ -16,7 +16,7 @@ export function buildStreamFailure (recorder: Recorder, shield: Shield) {
     if (error !== null && typeof error === 'object' && dataOf(error, 'code') === 'ERR_STREAM_PREMATURE_CLOSE') return
     const incident: Incident = { value: error, source: 'response', request, reply, statusCode: reply.statusCode }
     shield(incident, () => {
-      recorder.record(incident)
+      recorder.record(recorder.read(incident))
       breakResponse(reply)
     })
   }

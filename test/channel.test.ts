@@ -69,7 +69,9 @@ test('nobody subscribed: nothing is published', async (t) => {
   const publish = panicChannel.publish
   let published = 0
   panicChannel.publish = (data: unknown) => { published++; publish.call(panicChannel, data) }
-  t.teardown(() => { panicChannel.publish = publish })
+  // deleted, not assigned back: Node swaps the channel's prototype when it gains subscribers, and an
+  // own `publish` would shadow the active one for every test after this
+  t.teardown(() => { delete (panicChannel as { publish?: unknown }).publish })
   const { app, total } = await buildApp()
   t.teardown(() => app.close())
   app.get('/boom', async () => { throw new Error('x') })
@@ -119,4 +121,66 @@ test('a subscriber that throws, with the process net logging uncaught exceptions
   const panics = stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => line.msg === 'panic recovered')
   t.same(panics.map((line) => line.panic.source), ['request', 'process'])
   t.equal(panics[1].err.message, 'the subscriber is broken')
+})
+
+// Contract §11: the reply is decided from the plugin's own reading and guarded before any
+// subscriber runs; what a subscriber does with the reply or the info it is given reaches neither the
+// reply, nor the line, nor the count.
+const CANARY = 'CANARY-subscriber-41c7'
+const subscriberWays: Array<[string, (message: PanicMessage) => void, 'generic' | 'its own']> = [
+  ['sends the error itself', ({ info, reply }) => { reply?.send(info.error) }, 'generic'],
+  ['sends the thrown value', ({ info, reply }) => { reply?.send(info.value) }, 'generic'],
+  ['sends another Error', ({ reply }) => { reply?.send(new Error(`wrapped ${CANARY}`)) }, 'generic'],
+  ['deletes the request id it forwards', ({ info }) => { delete info.requestId }, 'generic'],
+  ['puts the message in the request id', ({ info }) => { info.requestId = info.error.message }, 'generic'],
+  ['rewrites the route, method, source and fingerprint', ({ info }) => { Object.assign(info, { route: CANARY, method: CANARY, source: CANARY, fingerprint: CANARY }) }, 'generic'],
+  ['answers with a body of its own, as a custom handler may', ({ reply }) => { reply?.code(503).send({ tracked: true }) }, 'its own']
+]
+
+for (const [name, way, expected] of subscriberWays) {
+  test(`a subscriber that ${name}: the client, the line and the count are the plugin's`, async (t) => {
+    const { app, panics, lines, count } = await buildApp()
+    const subscriber = (message: unknown): void => way(message as PanicMessage)
+    subscribe(NAME, subscriber)
+    t.teardown(async () => { unsubscribe(NAME, subscriber); await app.close() })
+    app.get('/orders/:id', async () => { throw new Error(`secret ${CANARY}`) })
+    app.get('/ok', async () => 'still serving')
+    const res = await app.inject('/orders/7')
+    if (expected === 'generic') {
+      t.equal(res.statusCode, 500)
+      t.same(JSON.parse(res.body), { statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error', requestId: 'req-1' })
+      t.equal(res.headers['x-request-id'], 'req-1')
+    } else {
+      t.equal(res.statusCode, 503)
+      t.same(res.json(), { tracked: true })
+    }
+    t.notMatch(res.body, CANARY)
+    t.notMatch(JSON.stringify(res.headers), CANARY)
+    t.equal(panics().length, 1)
+    t.match(panics()[0], { reqId: 'req-1', panic: { source: 'request', method: 'GET', route: '/orders/:id', fingerprint: /^[0-9a-f]{12}$/ } })
+    t.equal(await count({ source: 'request', method: 'GET', route: '/orders/:id' }), 1)
+    if (name.startsWith('sends')) t.match(lines.find((line) => line.msg === 'recovery handler failed')?.err, { code: 'FST_RECOVERY_HANDLER_SENT' }, 'the attempt is recorded')
+    t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0)
+    t.equal((await app.inject('/ok')).body, 'still serving')
+  })
+}
+
+test('what one subscriber changes, the next one and the custom handler do not see', async (t) => {
+  const seen: Array<string | undefined> = []
+  const { app } = await buildApp({ handler: (info) => { seen.push(`handler ${info.requestId}`); return undefined }, context: () => ({ user: 'u1' }) })
+  const first = (message: unknown): void => {
+    const { info } = message as PanicMessage
+    info.requestId = 'changed'
+    ;(info.context as Record<string, unknown>).user = 'changed'
+  }
+  const second = (message: unknown): void => {
+    const { info } = message as PanicMessage
+    seen.push(`second ${info.requestId} ${String(info.context?.user)}`)
+  }
+  subscribe(NAME, first)
+  subscribe(NAME, second)
+  t.teardown(async () => { unsubscribe(NAME, first); unsubscribe(NAME, second); await app.close() })
+  app.get('/boom', async () => { throw new Error('x') })
+  await app.inject('/boom')
+  t.same(seen, ['second changed changed', 'handler req-1'], 'subscribers share one message (Node hands them the same object); the handler gets its own copy')
 })

@@ -79,3 +79,24 @@ test('no request, no context: background tasks without one, reported failures wi
   t.equal(calls, 0)
   t.equal(panics().length, 2)
 })
+
+// Contract §11, §12: the context function is the application's code: what it changes in the info it
+// is given reaches neither the reply, nor the line, nor the count.
+test('a context function that rewrites the info it is given changes nothing of the panic', async (t) => {
+  const CANARY = 'CANARY-context-8d02'
+  const { app, panics, count } = await buildApp({
+    context: (_request, info) => {
+      Object.assign(info, { requestId: info.error.message, route: CANARY, method: CANARY, source: CANARY, fingerprint: CANARY })
+      delete (info as Partial<PanicInfo>).error
+      return { user: 'u1' }
+    }
+  })
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw new Error(CANARY) })
+  const res = await app.inject('/boom')
+  t.equal(res.body, genericBody('req-1'))
+  t.notMatch(JSON.stringify(res.headers), CANARY)
+  t.match(panics()[0], { reqId: 'req-1', err: { message: CANARY }, panic: { source: 'request', method: 'GET', route: '/boom', fingerprint: /^[0-9a-f]{12}$/, context: { user: 'u1' } } })
+  t.notMatch(JSON.stringify(panics()[0].panic), CANARY)
+  t.equal(await count({ source: 'request', method: 'GET', route: '/boom' }), 1)
+})

@@ -236,3 +236,27 @@ test('a handler failure is logged at logLevel: not when the logger is above it',
   t.equal(lines.filter((line) => line.msg === 'recovery handler failed' || line.msg === 'panic recovered').length, 0)
   t.equal(await total(), 1)
 })
+
+// Contract §4, §11: the reply is decided from the plugin's own reading; the handler's copy of the
+// info is its own.
+test('a handler that rewrites the info it is given changes nothing of the reply, the line or the count', async (t) => {
+  const CANARY = 'CANARY-handler-2e9b'
+  const { app, panics, count } = await buildApp({
+    handler: (info) => {
+      Object.assign(info, { requestId: info.error.message, route: CANARY, fingerprint: CANARY })
+      return undefined
+    }
+  })
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw new Error(CANARY) })
+  const res = await app.inject('/boom')
+  t.equal(res.body, genericBody('req-1'))
+  t.equal(res.headers['x-request-id'], 'req-1')
+  t.match(panics()[0], { reqId: 'req-1', panic: { route: '/boom', fingerprint: /^[0-9a-f]{12}$/ } })
+  t.equal(await count({ route: '/boom' }), 1)
+  // a custom body still carries the plugin's request id when it asks for the default one
+  const { app: custom } = await buildApp({ handler: (info) => { info.requestId = CANARY; return { statusCode: 503 } } })
+  t.teardown(() => custom.close())
+  custom.get('/boom', async () => { throw new Error('x') })
+  t.equal((await custom.inject('/boom')).body, JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'Internal Server Error', requestId: 'req-1' }))
+})

@@ -1,6 +1,9 @@
 import { test, type Test } from 'tap'
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import { join } from 'node:path'
 import { buildApp, genericBody, recovery } from './helper'
-import { developmentPage, escape } from '../lib/development-page'
+import { developmentPage as developmentPageIn, escape, type PanicFacts } from '../lib/development-page'
 import Fastify from 'fastify'
 
 // Contract §13: the developer page, refused unless NODE_ENV is exactly "development".
@@ -10,6 +13,17 @@ function developmentEnv (t: Test, value: string | null = 'development'): void {
   if (value === null) delete process.env.NODE_ENV
   else process.env.NODE_ENV = value
   t.teardown(() => { if (before === undefined) delete process.env.NODE_ENV; else process.env.NODE_ENV = before })
+}
+
+// the application's root, as the plugin takes it at registration: only files inside it are read
+const ROOT = realpathSync.native(process.cwd())
+const developmentPage = (panic: PanicFacts): { html: string, csp: string } => developmentPageIn(panic, ROOT)
+
+/** A directory inside the application's root, removed when the test ends. */
+function sourceDir (t: Test, prefix: string): string {
+  const dir = mkdtempSync(join(ROOT, `.tmp-${prefix}-`))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } // a browser's
@@ -109,7 +123,7 @@ test('development off (the default): a browser gets the generic JSON', async (t)
 })
 
 test('the page of hostile values: non-Errors, accessors, frames of files that cannot be read', async (t) => {
-  const info = (error: Error) => ({ error, value: error, source: 'request' as const, requestId: '<id>', method: 'GET', route: '/r', fingerprint: 'f' })
+  const info = (error: Error) => ({ error, source: 'request' as const, requestId: '<id>', method: 'GET', route: '/r', fingerprint: 'f' })
   const getter = Object.defineProperty(new Error('x'), 'stack', { get () { throw new Error('never run') } })
   t.match(developmentPage(info(getter)).html, 'No stack.', 'an accessor stack is not run: no frames')
   const unformattable = new Error('y')
@@ -125,9 +139,8 @@ test('the page of hostile values: non-Errors, accessors, frames of files that ca
 
 test('source files are read once each, and at most 64 are kept', async (t) => {
   const fs = require('node:fs') as typeof import('node:fs')
-  const { mkdtempSync, writeFileSync } = fs
-  const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'recovery-dev-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const { writeFileSync } = fs
+  const dir = sourceDir(t, 'dev')
   const files = Array.from({ length: 70 }, (_, i) => { const file = `${dir}/f${i}.js`; writeFileSync(file, `line one\nline two ${i}\n`); return file })
   const huge = `${dir}/huge.js`
   writeFileSync(huge, 'x'.repeat(2 * 1024 * 1024))
@@ -138,7 +151,7 @@ test('source files are read once each, and at most 64 are kept', async (t) => {
   const pageFor = (file: string): string => {
     const error = new Error('e')
     error.stack = `Error: e\n    at fn (${file}:2:1)`
-    return developmentPage({ error, value: error, source: 'request', fingerprint: 'f' }).html
+    return developmentPage({ error, source: 'request', fingerprint: 'f' }).html
   }
   t.match(pageFor(files[0]), 'line two 0')
   pageFor(files[0])
@@ -159,27 +172,25 @@ test('odd Accept headers, odd frames, long source lines, errors without a stack'
     const res = await app.inject({ url: '/boom', headers: { accept } })
     t.equal(res.headers['content-type'], 'application/json; charset=utf-8', `${accept}: nothing offered is acceptable, JSON it is`)
   }
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
-  const dir = mkdtempSync(`${require('node:os').tmpdir()}/recovery-long-`)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { writeFileSync } = await import('node:fs')
+  const dir = sourceDir(t, 'long')
   const file = `${dir}/long.js`
   writeFileSync(file, `const short = 1\nconst long = '${'y'.repeat(800)}'\n`)
   const error = new Error('odd')
   error.stack = `Error: odd\n    at <anonymous>\n    at fn (${file}:2:1)`
-  const page = developmentPage({ error, value: error, source: 'request', fingerprint: 'f' }).html
+  const page = developmentPage({ error, source: 'request', fingerprint: 'f' }).html
   t.match(page, '<code>at &lt;anonymous&gt;</code>')
   // 500 characters of the line, then an ellipsis: "const long = '" and 486 of the y
   t.match(page, `const long = &#39;${'y'.repeat(486)}…</span>`)
   t.notMatch(page, 'y'.repeat(487))
   const stackless = Object.create(Error.prototype, { message: { value: 'no stack here' } })
-  t.match(developmentPage({ error: stackless, value: stackless, source: 'reported', fingerprint: 'f' }).html, 'No stack.')
+  t.match(developmentPage({ error: stackless, source: 'reported', fingerprint: 'f' }).html, 'No stack.')
 })
 
 test('a message that holds frame-like lines never makes the page read a file', async (t) => {
   developmentEnv(t)
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
-  const dir = mkdtempSync(`${require('node:os').tmpdir()}/recovery-inject-`)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { writeFileSync } = await import('node:fs')
+  const dir = sourceDir(t, 'inject')
   writeFileSync(`${dir}/config.js`, 'module.exports = { key: "SECRET-IN-SOURCE" }\n')
   writeFileSync(`${dir}/.env`, 'API_KEY=SECRET-IN-ENV\n')
   const { app } = await buildApp({ development: true })
@@ -198,7 +209,7 @@ test('a message that holds frame-like lines never makes the page read a file', a
   const page = (message: string, stack: string): string => {
     const error = new Error(message)
     error.stack = stack
-    return developmentPage({ error, value: error, source: 'request', fingerprint: 'f' }).html
+    return developmentPage({ error, source: 'request', fingerprint: 'f' }).html
   }
   t.notMatch(page('e', `Error: e\n    at env (${dir}/.env:1:1)`), 'SECRET-IN-ENV')
   t.match(page('e', `Error: e\n    at load (${dir}/config.js:1:1)`), 'SECRET-IN-SOURCE', 'a source file named by a real frame is shown')
@@ -207,4 +218,71 @@ test('a message that holds frame-like lines never makes the page read a file', a
   t.notMatch(page('e', `Error: x\n    at load (${dir}/config.js:1:1) e`), 'SECRET-IN-SOURCE', 'the message found only after the first line')
   t.match(page('', `Error\n    at load (${dir}/config.js:1:1)`), 'SECRET-IN-SOURCE', 'no message: the frames begin on the second line')
   t.match(page('', 'Error'), 'No stack.')
+})
+
+// Contract §13, bounded like the line: frames parsed in linear time; a file is read only when V8's
+// part of the stack names it, it lies inside the application's root and outside node_modules, and
+// it is at most 1 MiB by its size on disk, told before it is read.
+test('crafted frame-like lines are parsed in one pass (a pattern for them backtracked: 0.8–1.4 s a panic)', async (t) => {
+  const crafted = `no user x${'\n    at ( ( ( ( ( ( ( ( ( ( ( ( ( ( ( ( ( ( ( ('.repeat(70 * 1024 / 48)}`
+  const error = new Error(crafted, { cause: new Error(crafted, { cause: new Error(crafted) }) })
+  const started = performance.now()
+  const { html } = developmentPage({ error, source: 'request', fingerprint: 'f' })
+  t.comment(`the page of a 70 KB crafted message and its two causes: ${(performance.now() - started).toFixed(1)} ms`)
+  t.match(html, '<code>at ( ( (', 'the crafted lines are shown as frames, escaped')
+  const { writeFileSync } = await import('node:fs')
+  const dir = sourceDir(t, 'frames')
+  writeFileSync(join(dir, 'app.js'), 'one\ntwo\nthree\n')
+  const parsed = new Error('e')
+  parsed.stack = [
+    'Error: e',
+    `    at Object.handler (${dir}/app.js:2:5)`,
+    '    at async Promise.all (index 0)',
+    `    at eval (eval at compile (${dir}/app.js:1:1), <anonymous>:3:7)`,
+    `    at new Widget (file://${dir}/app.js:3:1)`,
+    '    at node:internal/process/task_queues:95:5',
+    '    at unbalanced)',
+    `    at empty (${dir}/app.js::1)`,
+    `    at ${dir}/app.js:1:1`
+  ].join('\n')
+  const page = developmentPage({ error: parsed, source: 'request', fingerprint: 'f' }).html
+  t.equal(page.split('<pre class="source">').length - 1, 3, 'the three frames in app.js get their source; eval, node: and malformed frames do not')
+  t.match(page, '<code>at unbalanced)</code>', 'a malformed frame is still listed')
+})
+
+test('a file outside the root, a link out of it, node_modules, a 32 MB bundle: never read', async (t) => {
+  const fs = require('node:fs') as typeof import('node:fs')
+  const inside = sourceDir(t, 'root')
+  const outside = mkdtempSync(join(require('node:os').tmpdir(), 'recovery-outside-'))
+  t.teardown(() => rmSync(outside, { recursive: true, force: true }))
+  fs.writeFileSync(join(outside, 'other.js'), 'const key = "SECRET-OUTSIDE"\n')
+  fs.symlinkSync(join(outside, 'other.js'), join(inside, 'linked.js'))
+  fs.mkdirSync(join(inside, 'node_modules', 'dep'), { recursive: true })
+  fs.writeFileSync(join(inside, 'node_modules', 'dep', 'index.js'), 'const key = "SECRET-DEPENDENCY"\n')
+  fs.writeFileSync(join(inside, 'bundle.js'), `const key = "SECRET-BUNDLE"\n${'x'.repeat(32 * 1024 * 1024)}\n`)
+  const read = fs.readFileSync
+  const reads: string[] = []
+  ;(fs as { readFileSync: unknown }).readFileSync = (...args: unknown[]) => { reads.push(String(args[0])); return (read as (...a: unknown[]) => unknown)(...args) }
+  t.teardown(() => { (fs as { readFileSync: unknown }).readFileSync = read })
+  const pageFor = (file: string): string => {
+    const error = new Error('e')
+    error.stack = `Error: e\n    at fn (${file}:1:1)` // a stack set by hand: a deserialized remote error
+    return developmentPage({ error, source: 'request', fingerprint: 'f' }).html
+  }
+  for (const file of [join(outside, 'other.js'), join(inside, 'linked.js'), join(inside, 'node_modules', 'dep', 'index.js'), join(inside, 'bundle.js')]) {
+    const started = performance.now()
+    t.notMatch(pageFor(file), 'SECRET', `${file.slice(inside.length - 12)}: not shown`)
+    t.comment(`${(performance.now() - started).toFixed(1)} ms`)
+  }
+  t.same(reads, [], 'nothing was read')
+})
+
+test('a first line with many ": " before the message: where the frames begin cannot be told, no source is read', async (t) => {
+  const dir = sourceDir(t, 'header')
+  require('node:fs').writeFileSync(join(dir, 'app.js'), 'const shown = "SOURCE-SHOWN"\n')
+  const error = new Error('the message')
+  error.stack = `A: B: C: D: E: F: G: H: I: J: the message\n    at fn (${dir}/app.js:1:1)`
+  t.notMatch(developmentPage({ error, source: 'request', fingerprint: 'f' }).html, 'SOURCE-SHOWN')
+  error.stack = `Error [ERR_X]: the message\n    at fn (${dir}/app.js:1:1)`
+  t.match(developmentPage({ error, source: 'request', fingerprint: 'f' }).html, 'SOURCE-SHOWN', 'Node\'s `name [code]: message` header')
 })

@@ -195,6 +195,6 @@ test('the raw writer leaves a response that already ended alone: nothing written
   let touched = 0
   const touch = (): never => { touched++; throw new Error('must not be called') }
   const raw = { writableEnded: true, headersSent: true, writeHead: touch, end: touch, destroy: touch }
-  t.doesNotThrow(() => writeRaw({ raw, request: { raw: {} } } as unknown as FastifyReply, { statusCode: 500, headers: {}, body: '' }))
+  t.doesNotThrow(() => writeRaw({ raw, request: { raw: {} } } as unknown as FastifyReply, { statusCode: 500, headers: {}, body: '', remove: [] }))
   t.equal(touched, 0)
 })

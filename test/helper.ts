@@ -7,7 +7,7 @@ import { chromium, type Browser } from 'playwright-core'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
-import { isSwallowed } from '../lib/foreign-promise'
+import { isIgnored } from '../lib/process'
 
 // index.ts ends with the CommonJS trio (module.exports = plugin); its public types are the
 // hand-written ones in types/, so the tests see the plugin exactly as users do.
@@ -178,7 +178,7 @@ export function launchChromium (): Promise<Browser> {
  */
 export function watchUnhandledRejections (t: Test): () => Promise<void> {
   const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown, promise: Promise<unknown>): void => { if (!isSwallowed(promise)) unhandled.push(reason) }
+  const onUnhandled = (reason: unknown, promise: Promise<unknown>): void => { if (!isIgnored(promise)) unhandled.push(reason) }
   process.on('unhandledRejection', onUnhandled)
   t.teardown(() => process.removeListener('unhandledRejection', onUnhandled))
   return async () => {

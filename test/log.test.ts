@@ -181,3 +181,20 @@ test('a logger without isLevelEnabled is asked to write; one whose isLevelEnable
     t.match(line, { level: 'error', err: { type: 'Error', message: 'custom logger' }, panic: { route: '/boom' } })
   }
 })
+
+for (const [what, bindings] of [['throws', () => { throw new Error('no bindings') }], ['answers undefined', () => undefined]] as const) {
+  test(`a logger whose bindings() ${what}: the line is written, its err within the line`, async (t) => {
+    const written: Array<Record<string, unknown>> = []
+    const logger: Record<string, unknown> = { level: 'info', bindings }
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace']) {
+      logger[level] = (object: Record<string, unknown>, msg: string) => { written.push({ msg, ...JSON.parse(JSON.stringify(object)) }) }
+    }
+    logger.child = () => logger
+    const app = Fastify({ loggerInstance: logger as never })
+    await app.register(recovery, { metrics: false })
+    t.teardown(() => app.close())
+    app.get('/boom', async () => { throw new Error('bindings throw') })
+    t.equal((await app.inject('/boom')).statusCode, 500)
+    t.match(written.find((entry) => entry.msg === 'panic recovered'), { err: { message: 'bindings throw' } })
+  })
+}

@@ -1,17 +1,18 @@
 import { test } from 'tap'
 import pino from 'pino'
 import { secretKeys } from '../lib/secrets'
-import { ERR_BYTES, loggedError as loggedErrorWith, MESSAGE_BYTES, STACK_BYTES } from '../lib/logged-error'
-import { normalize } from '../lib/normalize'
+import { Copier, MESSAGE_BYTES, STACK_BYTES } from '../lib/copier'
 
 // The line's `err` is an Error built as a bounded, redacting copy of what was thrown: the
 // logger's own serializer (pino's standard one, in Fastify) gives it the shape users know.
 
-const rules = { secrets: secretKeys() }
+const copier = new Copier(secretKeys())
+// what `err` may take of a line whose bindings and fields are small
+const ERR_BYTES = 48 * 1024
 const pinoErr = (error: unknown): Record<string, any> => pino.stdSerializers.err(error as Error) as unknown as Record<string, any>
 
 function loggedError (value: unknown, withStack = true): Error {
-  return loggedErrorWith(normalize(value, rules), withStack, rules)
+  return copier.lineError(copier.normalize(value), withStack, ERR_BYTES)
 }
 
 function plain (value: unknown): Record<string, any> {
@@ -215,4 +216,20 @@ test('an AggregateError holding itself or one error twice copies each error once
   ;(aggregate as unknown as { errors: unknown[] }).errors.push(aggregate)
   const out = pinoErr(loggedError(aggregate))
   t.match(out.aggregateErrors, [{ message: 'once' }, { message: /"\[Repeated\]"/ }, { message: /"\[Repeated\]"/ }])
+})
+
+test('a cause met before in the same value is not copied twice: the chain stops there', async (t) => {
+  const shared = new Error('shared root')
+  const aggregate = new AggregateError([shared, new Error('second', { cause: shared })], 'both')
+  const out = pinoErr(loggedError(aggregate))
+  t.equal(out.aggregateErrors?.[0].message, 'shared root')
+  t.equal(out.aggregateErrors?.[1].message, 'second', 'its cause, copied already, is left out')
+})
+
+test('BigInts: small ones in full, large ones (of either sign) by their size', async (t) => {
+  const error = Object.assign(new Error('numbers'), { small: -42n, large: -(1n << 5000n), positive: 1n << 5000n })
+  const out = pinoErr(loggedError(error))
+  t.equal(out.small, '-42n')
+  t.equal(out.large, '-0x1000000000000000… [BigInt of 5001 bits]')
+  t.equal(out.positive, '0x1000000000000000… [BigInt of 5001 bits]')
 })

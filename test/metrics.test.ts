@@ -2,6 +2,7 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import { Counter, Gauge, Registry, register as globalRegistry } from 'prom-client'
 import { buildApp, counterValue, recovery } from './helper'
+import { LABEL_NAMES, PanicCounter } from '../lib/metrics'
 
 test('labels: method, route template, source', async (t) => {
   const { app, count } = await buildApp()
@@ -152,4 +153,16 @@ test('counts are exact in the text exposition, and survive the instance closing'
   await app.inject('/p')
   await app.close()
   t.match(await registry.metrics(), 'fastify_panics_total{method="GET",route="/p",source="request"} 8')
+})
+
+test('the counter takes the PanicInfo fields LABEL_NAMES names; one not known is ""', async (t) => {
+  const registry = new Registry()
+  const counter = new PanicCounter(registry, 'fastify_panics_total')
+  counter.inc({ source: 'reported' })
+  counter.inc({ source: 'request', method: 'GET', route: '/a', ...{ fingerprint: 'not a label' } as object })
+  t.equal(await counterValue(registry, { source: 'reported', method: '', route: '' }), 1)
+  t.equal(await counterValue(registry, { source: 'request', method: 'GET', route: '/a' }), 1)
+  const { values } = await (registry.getSingleMetric('fastify_panics_total') as Counter).get()
+  t.same(values.map((value) => Object.keys(value.labels).sort()), [['method', 'route', 'source'], ['method', 'route', 'source']], 'only the label names')
+  t.same([...LABEL_NAMES], ['method', 'route', 'source'])
 })

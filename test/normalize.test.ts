@@ -1,13 +1,13 @@
 import { test } from 'tap'
 import { Script } from 'node:vm'
-import { DESCRIPTION_BYTES, describe as describeWith, truncate } from '../lib/bounded-copy'
+import { truncate } from '../lib/budget'
+import { Copier, DESCRIPTION_BYTES } from '../lib/copier'
 import { secretKeys } from '../lib/secrets'
-import { normalize as normalizeWith } from '../lib/normalize'
 import { errorTypeOf, isError } from '../lib/safe-read'
 
-const rules = { secrets: secretKeys() }
-const normalize = (value: unknown) => normalizeWith(value, rules)
-const describe = (value: unknown) => describeWith(value, rules)
+const copier = new Copier(secretKeys())
+const normalize = (value: unknown) => copier.normalize(value)
+const describe = (value: unknown) => copier.describe(value)
 
 test('a readable Error is kept as it is, and its stack is not read', async (t) => {
   class DatabaseError extends Error {}

@@ -2,7 +2,9 @@ import { test, type Test } from 'tap'
 import { EventEmitter } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
-import { ProcessNet, type ProcessHost, type ProcessSettings } from '../lib/process'
+import { ProcessNet, type ProcessHost } from '../lib/process'
+import type { ProcessSettings } from '../lib/options'
+import { Copier } from '../lib/copier'
 import { createRecorder } from '../lib/record'
 import { buildDefaultReply } from '../lib/default-reply'
 import { createShield } from '../lib/last-resort'
@@ -28,11 +30,11 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
     logLevel: 'error',
     stackBudget: undefined,
     counter: new PanicCounter(registry, 'fastify_panics_total'),
-    rules: { secrets: secretKeys() },
+    copier: new Copier(secretKeys()),
     log: app.log,
     context: undefined
   })
-  const defaultReply = buildDefaultReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id', development: false })
+  const defaultReply = buildDefaultReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id', development: false, root: '' })
   const net = new ProcessNet({
     fastify: app,
     settings: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 1000, ...settings },

@@ -143,3 +143,19 @@ test('app.recovery.run without a request takes it from the context', async (t) =
   t.match(panicLines(server)[0], { reqId: 'req-1', panic: { source: 'background', task: 'implicit', route: '/background', method: 'GET' } })
   server.child.kill('SIGTERM')
 })
+
+// The shutdown is started by a request's failure, but belongs to no request: what fails in it is
+// attributed to none (it used to be logged with the reqId of a request answered 200 long before).
+test("'exit': a failure of the shutdown itself (an onClose hook) is recorded with no request", async (t) => {
+  for (const hook of ['timer', 'rejects']) {
+    const server = await start(t, { unhandledRejection: 'exit', uncaughtException: 'log' }, { CLOSE_HOOK: hook })
+    const answered = await get(server.port, '/reject/1', 300)
+    t.equal(answered.statusCode, 200, `${hook}: the request whose rejection starts the shutdown was answered`)
+    t.equal((await server.exited).code, 1)
+    const [rejection, shutdown] = panicLines(server)
+    t.match(rejection, { reqId: 'req-1', err: { message: 'detached rejection for 1' } })
+    t.match(shutdown?.err, { message: hook === 'timer' ? 'onClose timer failed' : 'onClose hook failed' }, `${hook}: the shutdown's failure is recorded`)
+    t.notOk('reqId' in (shutdown ?? {}), `${hook}: with no request`)
+    t.match(shutdown?.panic, { source: 'process', method: '', route: '' })
+  }
+})

@@ -69,3 +69,37 @@ test('options whose getters throw do not make run reject', async (t) => {
   t.equal(await app.recovery.run(() => { throw new Error('y') }, { name: 42 as never }), undefined)
   t.notOk('task' in (panics()[1].panic ?? {}))
 })
+
+// Contract §8: `run(sendReceipt())` — a promise started already, not a function — is awaited and its
+// failure recorded (it used to record "task is not a function" and leave the real rejection
+// unhandled: a crash under Node's default). Anything else that is not a function is recorded as it was.
+test('a promise or thenable given instead of a function is awaited: its result, or its failure recorded', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  const noUnhandledRejections = watchUnhandledRejections(t)
+  const sendReceipt = async (fail: boolean): Promise<string> => {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    if (fail) throw new Error('smtp down')
+    return 'sent'
+  }
+  t.equal(await app.recovery.run(sendReceipt(false)), 'sent')
+  t.equal(await app.recovery.run(sendReceipt(true), { name: 'receipt' }), undefined)
+  t.equal(await app.recovery.run(hostileRejection('hostile task promise')), undefined)
+  // thenables: their `then` is called once, as `await` would
+  let calls = 0
+  const thenable = (settle: (resolve: (value: unknown) => void, reject: (reason: unknown) => void) => void): PromiseLike<unknown> =>
+    ({ then: (resolve, reject) => { calls++; settle(resolve as (value: unknown) => void, reject as (reason: unknown) => void); return undefined as never } })
+  t.equal(await app.recovery.run(thenable((resolve) => resolve('from a thenable'))), 'from a thenable')
+  t.equal(await app.recovery.run(thenable((_resolve, reject) => reject(new Error('thenable rejected')))), undefined)
+  t.equal(await app.recovery.run(thenable(() => { throw new Error('then threw') })), undefined)
+  t.equal(calls, 3)
+  // a `then` accessor is not run: the value is no thenable, and not a function either
+  let getterRuns = 0
+  const accessor = Object.defineProperty({}, 'then', { get () { getterRuns++; return () => {} } })
+  t.equal(await app.recovery.run(accessor as never), undefined)
+  t.equal(getterRuns, 0)
+  await noUnhandledRejections()
+  t.same(panics().map((line) => line.err?.message), ['smtp down', 'hostile task promise', 'thenable rejected', 'then threw', 'task is not a function'])
+  t.match(panics()[0].panic, { source: 'background', task: 'receipt' })
+  t.equal(await count({ source: 'background' }), 5)
+})

@@ -149,10 +149,11 @@ declare namespace fastifyRecovery {
 
   export interface Recovery {
     /**
-     * Runs `task` now. Resolves to its result, or to `undefined` when it threw or rejected
+     * Runs `task` now — or awaits it, when it is a promise or thenable already started
+     * (`run(sendReceipt())`). Resolves to its result, or to `undefined` when it threw or rejected
      * (the failure is logged and counted with `source="background"`). Never rejects.
      */
-    run<T>(task: () => T | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined>
+    run<T>(task: (() => T | PromiseLike<T>) | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined>
     /**
      * Records a failure the application caught itself: one line, one count with
      * `source="reported"`, the diagnostics channel. Answers nothing, never throws, works for any value.

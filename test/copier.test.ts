@@ -4,13 +4,16 @@ import { once } from 'node:events'
 import { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import Fastify from 'fastify'
-import { budgetOf, copyValue, tagOf } from '../lib/bounded-copy'
+import { budgetOf, type Budget } from '../lib/budget'
+import { Copier } from '../lib/copier'
+import { tagOf } from '../lib/tags'
 import { isSecretKey, REDACTED, secretKeys } from '../lib/secrets'
 
 // The copy every line and description is built from: one budget in JSON bytes, each object once,
 // accessors never run, requests and connections tagged, credential-like keys redacted.
 
 const rules = { secrets: secretKeys() }
+const copyValue = (value: unknown, budget: Budget, using: { secrets: ReadonlySet<string> } = rules): unknown => new Copier(using.secrets).copy(value, budget)
 const copy = (value: unknown, bytes = 48 * 1024): unknown => JSON.parse(JSON.stringify(copyValue(value, budgetOf(bytes), rules)))
 
 test('credential-like keys are redacted at any depth, without case, `-` or `_`', async (t) => {

@@ -1,0 +1,94 @@
+import { performance } from 'node:perf_hooks'
+
+// What one copy of a thrown value may still spend (contract §6): the JSON bytes it writes, the
+// objects it has visited, and the time it may spend listing keys. One budget counts every key and
+// leaf of a copy, nested errors, causes and aggregated errors included.
+
+// V8 lists every key of an object before the first can be read (about 0.5 µs per key here): once
+// this much time is spent, no further object is listed
+const LISTING_MS = 20
+const CLOSING_BYTES = 160
+
+/**
+ * The sets and the deadline are made when the first object is met: most thrown errors have none.
+ */
+export interface Budget {
+  bytes: number
+  /** The value the copy started from (it is visited first). */
+  root?: object
+  /** Every other object visited so far, and those still being copied (a cycle leads back to one of these). */
+  seen?: Set<object>
+  open?: Set<object>
+  deadline?: number
+  /** Errors met are copied as the line's errors (lib/copier.ts), with their stacks or not; else as `{ type, message }`. */
+  errors?: { withStack: boolean }
+}
+
+export function budgetOf (bytes: number, root?: object): Budget {
+  // once spent, a copy still closes what it had opened: a short marker per level, and the leaf
+  // that overran it; this is kept aside so the whole stays within `bytes`
+  const closing = Math.min(CLOSING_BYTES, Math.floor(bytes / 8))
+  return { bytes: bytes - closing, root }
+}
+
+/** Whether the copy has visited `object` already. */
+export function hasSeen (budget: Budget, object: object): boolean {
+  return object === budget.root || budget.seen?.has(object) === true
+}
+
+export function see (budget: Budget, object: object): void {
+  (budget.seen ??= new Set()).add(object)
+}
+
+/** Whether another object's keys may still be listed: the deadline starts with the first listing. */
+export function mayList (budget: Budget): boolean {
+  const now = performance.now()
+  return now <= (budget.deadline ??= now + LISTING_MS)
+}
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, marker included, never splitting a surrogate pair. */
+export function truncate (text: string, maxBytes: number): string {
+  if (text.length <= maxBytes && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) {
+    return text
+  }
+  const marker = `…[truncated, ${text.length} chars]`
+  if (maxBytes < marker.length + 2) return maxBytes >= 3 ? '…' : ''
+  const room = maxBytes - marker.length - 2 // the ellipsis is 3 bytes, 1 char
+  let head = text.slice(0, room)
+  let over = Buffer.byteLength(head) - room
+  while (over > 0) {
+    head = head.slice(0, head.length - Math.ceil(over / 3))
+    over = Buffer.byteLength(head) - room
+  }
+  const last = head.charCodeAt(head.length - 1)
+  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1)
+  return head + marker
+}
+
+// printable ASCII but `"` and `\`: JSON writes these characters as they are
+const NEEDS_ESCAPE_OR_WIDE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
+
+/** The bytes JSON takes to write `text`, quotes included. */
+export function jsonBytes (text: string): number {
+  return NEEDS_ESCAPE_OR_WIDE.test(text) ? Buffer.byteLength(JSON.stringify(text)) : text.length + 2
+}
+
+/** `text` cut to `maxBytes` and to what the budget has left (in JSON bytes, with its separator), then spent. */
+export function fit (text: string, maxBytes: number, budget: Budget): string {
+  const room = Math.max(0, Math.min(maxBytes, budget.bytes - 3))
+  let kept = truncate(text, room)
+  let cost = jsonBytes(kept)
+  // escapes take up to 6 bytes a character: cut again to what surely fits
+  if (cost > room + 2) {
+    kept = truncate(text, Math.floor(room / 6))
+    cost = jsonBytes(kept)
+  }
+  budget.bytes -= cost + 1
+  return kept
+}
+
+/** A leaf written as it is (a number, a boolean, null): its bytes spent. */
+export function spend<T> (budget: Budget, leaf: T): T {
+  budget.bytes -= leaf === undefined ? 0 : String(leaf).length + 1
+  return leaf
+}
