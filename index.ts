@@ -13,7 +13,7 @@ import { resolveOptions } from './lib/options'
 import { buildDefaultReply } from './lib/default-reply'
 import { ProcessNet } from './lib/process'
 import { createRecorder } from './lib/record'
-import { secretKeys } from './lib/secrets'
+import { Secrets } from './lib/secrets'
 import { declareRequests } from './lib/request-facts'
 import { declareGuard, isGuarded } from './lib/send'
 import { StackBudget } from './lib/stack-budget'
@@ -29,7 +29,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // what is counted, what is logged, what the client gets, and the path every failure of the plugin's own ends in
   const counter = metrics === false ? undefined : mountMetrics(fastify, metrics)
   // how a thrown value is written: the credential names, `redact` included
-  const copier = new Copier(secretKeys(settings.redact))
+  const copier = new Copier(new Secrets(settings.redact))
   const recorder = createRecorder({
     logLevel: settings.logLevel,
     stackBudget: stackDedupe === false ? undefined : new StackBudget(stackDedupe.max, stackDedupe.windowMs),

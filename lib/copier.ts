@@ -4,7 +4,7 @@ import { FST_RECOVERY_NON_ERROR } from './errors'
 import { markHandled } from './foreign-promise'
 import { newLoggedError } from './logged-error'
 import { bigintText, causeChainOf, constructorNameOf, dataOf, errorMessageOf, errorTypeOf, GETTER, inherits, isArray, isError, stackOf, typeOf } from './safe-read'
-import { isSecretKey, redactText, REDACTED } from './secrets'
+import { REDACTED, type Secrets } from './secrets'
 import { kindOf, tagOf } from './tags'
 
 // What a thrown value becomes when it is written (contract §5, §6): one copier, built once from the
@@ -53,10 +53,10 @@ const REWRITTEN = new Set(['message', 'stack', 'constructor'])
 const REWRITTEN_WITH_CAUSE = new Set([...REWRITTEN, 'cause'])
 
 export class Copier {
-  /** Key names whose values are redacted, as lib/secrets.ts normalises them. */
-  readonly secrets: ReadonlySet<string>
+  /** The credential names (the `redact` option's included), and how to find credentials in text. */
+  readonly secrets: Secrets
 
-  constructor (secrets: ReadonlySet<string>) {
+  constructor (secrets: Secrets) {
     this.secrets = secrets
   }
 
@@ -127,7 +127,7 @@ export class Copier {
 
   /** `text` with its credentials redacted (looked for before the cut), cut to `maxBytes` and the budget. */
   #text (text: string, maxBytes: number, budget: Budget): string {
-    return fit(redactText(text, this.secrets, maxBytes), maxBytes, budget)
+    return fit(this.secrets.redact(text, maxBytes), maxBytes, budget)
   }
 
   #copyObject (object: object, budget: Budget, depth: number): unknown {
@@ -155,15 +155,20 @@ export class Copier {
     const length = array.length // an own data property of every array
     const out: unknown[] = []
     budget.bytes -= 2
+    // lists of names and values (`rawHeaders`, `[...headers]`, `spawnargs`): the string after a
+    // credential's name is its value
+    let afterSecretName = false
     for (let i = 0; i < length && i < MAX_ENTRIES; i++) {
       if (budget.bytes <= 0) {
         out.push(fit(`…[${length - i} more items]`, STRING_BYTES, budget))
         return out
       }
       const descriptor = Reflect.getOwnPropertyDescriptor(array, i)
-      if (descriptor === undefined) out.push(spend(budget, null))
-      else if ('value' in descriptor) out.push(this.copy(descriptor.value, budget, depth + 1))
-      else out.push(fit('[Getter]', STRING_BYTES, budget))
+      const item: unknown = descriptor === undefined ? null : 'value' in descriptor ? descriptor.value : GETTER
+      if (item === GETTER) out.push(fit('[Getter]', STRING_BYTES, budget))
+      else if (afterSecretName && typeof item === 'string') out.push(fit(REDACTED, STRING_BYTES, budget))
+      else out.push(this.copy(item, budget, depth + 1))
+      afterSecretName = typeof item === 'string' && this.secrets.isSecretName(item)
     }
     if (length > MAX_ENTRIES) out.push(fit(`…[${length - MAX_ENTRIES} more items]`, STRING_BYTES, budget))
     return out
@@ -192,7 +197,7 @@ export class Copier {
       const name = fit(key, KEY_BYTES, budget)
       budget.bytes -= 2
       let copy: unknown
-      if (isSecretKey(key, this.secrets)) {
+      if (this.secrets.isSecretKey(key)) {
         copy = fit(REDACTED, STRING_BYTES, budget)
       } else {
         const value = dataOf(object, key)
@@ -231,7 +236,7 @@ export class Copier {
     budget.bytes -= ERROR_FIELDS + type.length
     // plain assignments on an object of a class made for its type: a serializer reads a copy fast
     const copy = newLoggedError(type)
-    copy.message = fitChain(redactText(message ?? errorMessageOf(error), this.secrets, MESSAGE_BYTES), chain, 'message', budget)
+    copy.message = fitChain(this.secrets.redact(message ?? errorMessageOf(error), MESSAGE_BYTES), chain, 'message', budget)
     if (budget.errors?.withStack === true) {
       const stack = this.#stackText(error)
       if (stack !== undefined) copy.stack = fitChain(stack, chain, 'stack', budget)
@@ -258,17 +263,17 @@ export class Copier {
     Object.defineProperty(copy, 'errors', { value: items, enumerable: false, writable: true, configurable: true })
   }
 
-  // A huge message makes a huge first line: its head is kept, and every frame. The message in it is
-  // redacted as the message is.
+  // The whole stack is redacted, not its first header only: a message may embed other errors'
+  // stacks (`'all retries failed:\n' + a.stack + '\n' + b.stack`), each with a header of its own.
+  // A huge message makes a huge first line: its head is kept, and every frame.
   #stackText (error: Error): string | undefined {
     const stack = stackOf(error)
     if (stack === GETTER) return '[Getter]'
     if (typeof stack !== 'string' || stack === '') return undefined
     const frames = stack.indexOf(FRAMES)
-    if (frames === -1) return redactText(stack, this.secrets, STACK_BYTES)
-    const header = frames <= MESSAGE_BYTES ? stack.slice(0, frames) : `${stack.slice(0, MESSAGE_BYTES)}…[truncated, ${frames} chars]`
-    const redacted = redactText(header, this.secrets, header.length)
-    return redacted === header && frames <= MESSAGE_BYTES ? stack : redacted + stack.slice(frames)
+    if (frames === -1 || frames <= MESSAGE_BYTES) return this.secrets.redact(stack, STACK_BYTES)
+    const header = this.secrets.redact(stack.slice(0, frames), MESSAGE_BYTES)
+    return `${truncate(header, MESSAGE_BYTES)}…[truncated, ${frames} chars]${this.secrets.redact(stack.slice(frames), STACK_BYTES)}`
   }
 }
 

@@ -4,6 +4,7 @@ import { types } from 'node:util'
 import { register as globalRegistry, type Registry } from 'prom-client'
 import type { FastifyRecoveryOptions, MetricsOptions, ProcessOptions, StackDedupeOptions } from '../types/index'
 import { Copier } from './copier'
+import { Secrets } from './secrets'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
 import { isHeaderName } from './headers'
 
@@ -42,8 +43,8 @@ const KNOWN: ReadonlySet<string> = new Set(['message', 'closeConnection', 'reque
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
-// options are described in errors with no key hidden: they are the application's own
-const DESCRIBE_ALL = new Copier(new Set())
+// options are described in errors as any value is, credentials redacted (an option may hold one)
+const DESCRIBE_ALL = new Copier(new Secrets())
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 // setTimeout's limit: a longer delay fires at once

@@ -7,13 +7,13 @@ import Fastify from 'fastify'
 import { budgetOf, type Budget } from '../lib/budget'
 import { Copier } from '../lib/copier'
 import { tagOf } from '../lib/tags'
-import { isSecretKey, REDACTED, secretKeys } from '../lib/secrets'
+import { REDACTED, Secrets } from '../lib/secrets'
 
 // The copy every line and description is built from: one budget in JSON bytes, each object once,
 // accessors never run, requests and connections tagged, credential-like keys redacted.
 
-const rules = { secrets: secretKeys() }
-const copyValue = (value: unknown, budget: Budget, using: { secrets: ReadonlySet<string> } = rules): unknown => new Copier(using.secrets).copy(value, budget)
+const rules = { secrets: new Secrets() }
+const copyValue = (value: unknown, budget: Budget, using: { secrets: Secrets } = rules): unknown => new Copier(using.secrets).copy(value, budget)
 const copy = (value: unknown, bytes = 48 * 1024): unknown => JSON.parse(JSON.stringify(copyValue(value, budgetOf(bytes), rules)))
 
 test('credential-like keys are redacted at any depth, without case, `-` or `_`', async (t) => {
@@ -42,11 +42,11 @@ test('credential-like keys are redacted at any depth, without case, `-` or `_`',
 })
 
 test('the redact option adds names; other keys are not touched', async (t) => {
-  const custom = { secrets: secretKeys(['ssn', 'X-Tenant-Key']) }
+  const custom = { secrets: new Secrets(['ssn', 'X-Tenant-Key']) }
   const out = JSON.parse(JSON.stringify(copyValue({ SSN: '123', x_tenant_key: 'k', tokens: 3, name: 'n' }, budgetOf(4096), custom)))
   t.same(out, { SSN: REDACTED, x_tenant_key: REDACTED, tokens: 3, name: 'n' })
-  t.notOk(isSecretKey('tokenizer', rules.secrets))
-  t.ok(isSecretKey('csrfToken', rules.secrets))
+  t.notOk(rules.secrets.isSecretKey('tokenizer'))
+  t.ok(rules.secrets.isSecretKey('csrfToken'))
 })
 
 test('requests, replies, sockets, streams and Fastify instances are short tags', async (t) => {

@@ -1,12 +1,12 @@
 import { test } from 'tap'
 import pino from 'pino'
-import { secretKeys } from '../lib/secrets'
+import { Secrets } from '../lib/secrets'
 import { Copier, MESSAGE_BYTES, STACK_BYTES } from '../lib/copier'
 
 // The line's `err` is an Error built as a bounded, redacting copy of what was thrown: the
 // logger's own serializer (pino's standard one, in Fastify) gives it the shape users know.
 
-const copier = new Copier(secretKeys())
+const copier = new Copier(new Secrets())
 // what `err` may take of a line whose bindings and fields are small
 const ERR_BYTES = 48 * 1024
 const pinoErr = (error: unknown): Record<string, any> => pino.stdSerializers.err(error as Error) as unknown as Record<string, any>

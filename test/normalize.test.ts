@@ -2,10 +2,10 @@ import { test } from 'tap'
 import { Script } from 'node:vm'
 import { truncate } from '../lib/budget'
 import { Copier, DESCRIPTION_BYTES } from '../lib/copier'
-import { secretKeys } from '../lib/secrets'
+import { Secrets } from '../lib/secrets'
 import { errorTypeOf, isError } from '../lib/safe-read'
 
-const copier = new Copier(secretKeys())
+const copier = new Copier(new Secrets())
 const normalize = (value: unknown) => copier.normalize(value)
 const describe = (value: unknown) => copier.describe(value)
 

@@ -8,7 +8,7 @@ import { Copier } from '../lib/copier'
 import { createRecorder } from '../lib/record'
 import { buildDefaultReply } from '../lib/default-reply'
 import { createShield } from '../lib/last-resort'
-import { secretKeys } from '../lib/secrets'
+import { Secrets } from '../lib/secrets'
 import { counterValue, recovery, sleep } from './helper'
 import { PanicCounter } from '../lib/metrics'
 
@@ -30,7 +30,7 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
     logLevel: 'error',
     stackBudget: undefined,
     counter: new PanicCounter(registry, 'fastify_panics_total'),
-    copier: new Copier(secretKeys()),
+    copier: new Copier(new Secrets()),
     log: app.log,
     context: undefined
   })

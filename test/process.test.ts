@@ -149,7 +149,7 @@ test('app.recovery.run without a request takes it from the context', async (t) =
 test("'exit': a failure of the shutdown itself (an onClose hook) is recorded with no request", async (t) => {
   for (const hook of ['timer', 'rejects']) {
     const server = await start(t, { unhandledRejection: 'exit', uncaughtException: 'log' }, { CLOSE_HOOK: hook })
-    const answered = await get(server.port, '/reject/1', 300)
+    const answered = await get(server.port, '/reject/1', 1000)
     t.equal(answered.statusCode, 200, `${hook}: the request whose rejection starts the shutdown was answered`)
     t.equal((await server.exited).code, 1)
     const [rejection, shutdown] = panicLines(server)
