@@ -19,6 +19,7 @@ import { declareGuard, isGuarded } from './lib/send'
 import { StackBudget } from './lib/stack-budget'
 import { buildStreamFailure } from './lib/stream-failure'
 import { createUncoveredRouteWarning } from './lib/uncovered-routes'
+import { coverWebsocketRoutes } from './lib/websocket-routes'
 
 async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecoveryOptions): Promise<void> {
   // once per scope chain: the error handler chain would otherwise hold the plugin twice
@@ -51,6 +52,9 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
     defaultErrorLog: (_error, request, reply) => { if (!isGuarded(reply)) warnUncoveredRoute(request) }
   })
   fastify.addHook('onClose', async () => fastifyReports.stop())
+
+  // @fastify/websocket's route handlers fail outside Fastify's error handling: covered where they run
+  coverWebsocketRoutes(fastify, recorder, shield)
 
   // Routes capture the error handler chain of their scope when they are registered: this covers the
   // routes registered after the plugin, in this scope and in every child scope, behind the

@@ -5,6 +5,7 @@ import compress from '@fastify/compress'
 import cors from '@fastify/cors'
 import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
+import replyFrom from '@fastify/reply-from'
 import { Registry } from 'prom-client'
 import { buildApp, counterValue, genericBody, rawRequest, recovery } from './helper'
 
@@ -125,4 +126,27 @@ test('@fastify/cors over a real socket: a panic and a double fault both carry th
   const preflight = await rawRequest(port, ['OPTIONS /boom HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n'])
   t.equal(preflight.statusCode, 204, 'preflight untouched')
   t.equal(await total(), 2)
+})
+
+// @fastify/reply-from 12 raises an upstream it cannot reach as a 500 error of its own: an upstream
+// outage is then a panic. Its `onError` turns it into a 502 (a service error: not counted, Fastify's
+// body with the status text) for those who prefer that — the README's note.
+test('@fastify/reply-from: an unreachable upstream is a counted panic; its onError makes it a 502', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  await app.register(replyFrom, { base: 'http://127.0.0.1:1' })
+  app.get('/proxied', (_request, reply) => reply.from('/'))
+  app.get('/mapped', (_request, reply) => reply.from('/', {
+    onError: (reply, { error }) => { reply.send(Object.assign(new Error('upstream unavailable', { cause: error }), { statusCode: 502 })) }
+  }))
+  const res = await app.inject('/proxied')
+  t.equal(res.statusCode, 500)
+  t.equal(res.body, genericBody('req-1'))
+  t.match(panics()[0], { err: { code: 'FST_REPLY_FROM_INTERNAL_SERVER_ERROR', message: /ECONNREFUSED/ }, panic: { route: '/proxied' } })
+  t.equal(await count({ route: '/proxied', source: 'request' }), 1)
+  const mapped = await app.inject('/mapped')
+  t.equal(mapped.statusCode, 502)
+  t.same(mapped.json(), { statusCode: 502, error: 'Bad Gateway', message: 'Bad Gateway' })
+  t.equal(await count({ route: '/mapped' }), 0)
+  t.equal(panics().length, 1)
 })

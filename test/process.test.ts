@@ -152,9 +152,10 @@ test("'exit': a failure of the shutdown itself (an onClose hook) is recorded wit
     const answered = await get(server.port, '/reject/1', 1000)
     t.equal(answered.statusCode, 200, `${hook}: the request whose rejection starts the shutdown was answered`)
     t.equal((await server.exited).code, 1)
-    const [rejection, shutdown] = panicLines(server)
-    t.match(rejection, { reqId: 'req-1', err: { message: 'detached rejection for 1' } })
-    t.match(shutdown?.err, { message: hook === 'timer' ? 'onClose timer failed' : 'onClose hook failed' }, `${hook}: the shutdown's failure is recorded`)
+    const byMessage = (message: string): Record<string, any> | undefined => panicLines(server).find((line) => line.err?.message === message)
+    t.match(byMessage('detached rejection for 1'), { reqId: 'req-1' })
+    const shutdown = byMessage(hook === 'timer' ? 'onClose timer failed' : 'onClose hook failed')
+    t.ok(shutdown, `${hook}: the shutdown's failure is recorded`)
     t.notOk('reqId' in (shutdown ?? {}), `${hook}: with no request`)
     t.match(shutdown?.panic, { source: 'process', method: '', route: '' })
   }

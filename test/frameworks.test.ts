@@ -1,0 +1,157 @@
+import 'reflect-metadata'
+import { test } from 'tap'
+import { GraphQLError } from 'graphql'
+import mercurius from 'mercurius'
+import { initTRPC, TRPCError } from '@trpc/server'
+import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify'
+import { Catch, Controller, Get, HttpException, Module, type ArgumentsHost } from '@nestjs/common'
+import { BaseExceptionFilter, HttpAdapterHost, NestFactory } from '@nestjs/core'
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { buildApp, genericBody, recovery } from './helper'
+
+// Frameworks on Fastify that answer their own errors — mercurius resolvers, tRPC procedures, NestJS
+// controllers — so the plugin never sees them, and mercurius and tRPC send the thrown message (tRPC
+// the stack too) to the client. The README's recipes, each with the real package: the failure is
+// recorded (`report`: one line, one count, the request's reqId) and its message kept from the client.
+
+const SECRET = 'CANARY-framework-77aa'
+
+test('mercurius: an errorFormatter that reports resolver failures and keeps their message from the client', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  // the README recipe
+  await app.register(mercurius, {
+    schema: 'type Query { order(id: Int!): String, coupon: String, fine: String }',
+    resolvers: {
+      Query: {
+        order: async () => { throw new Error(`orders db password=${SECRET} unreachable`) },
+        coupon: async () => { throw new mercurius.ErrorWithProps('coupon expired', { code: 'EXPIRED' }) },
+        fine: async () => 'fine'
+      }
+    },
+    errorFormatter: (execution, context) => {
+      const errors = (execution.errors ?? []).map((error) => {
+        const failure = error.originalError
+        // GraphQL's own errors (validation, syntax: no originalError, or mercurius' own with a 4xx) and
+        // those a resolver throws on purpose (mercurius.ErrorWithProps) keep their message
+        const status = (failure as { statusCode?: unknown } | undefined)?.statusCode
+        if (failure === undefined || failure === null || (typeof status === 'number' && status < 500)) return error
+        const info = app.recovery.report(failure, { request: context.reply?.request, name: `graphql ${error.path?.join('.') ?? ''}` })
+        return new GraphQLError('Internal Server Error', { nodes: error.nodes, path: error.path, extensions: { requestId: info.requestId } })
+      })
+      return mercurius.defaultErrorFormatter({ ...execution, errors }, context)
+    }
+  })
+  const ask = async (query: string): Promise<Record<string, any>> => (await app.inject({ method: 'POST', url: '/graphql', payload: { query } })).json()
+
+  const failed = await ask('{ order(id: 7) fine }')
+  t.notMatch(JSON.stringify(failed), SECRET)
+  t.same(failed, { data: { order: null, fine: 'fine' }, errors: [{ message: 'Internal Server Error', locations: [{ line: 1, column: 3 }], path: ['order'], extensions: { requestId: 'req-1' } }] })
+  t.match((await ask('{ coupon }')).errors, [{ message: 'coupon expired', extensions: { code: 'EXPIRED' } }], 'a deliberate error keeps its message')
+  t.match((await ask('{ nosuchfield }')).errors, [{ message: /Cannot query field "nosuchfield"/ }], 'a validation error keeps its message')
+  t.equal(panics().length, 1)
+  t.match(panics()[0], { reqId: 'req-1', err: { message: 'orders db password=[redacted] unreachable' }, panic: { source: 'reported', method: 'POST', route: '/graphql', task: 'graphql order' } })
+  t.equal(await count({ source: 'reported', route: '/graphql' }), 1)
+})
+
+test('tRPC: onError reports, an errorFormatter keeps the message and the stack from the client', async (t) => {
+  const { app, panics, count } = await buildApp()
+  t.teardown(() => app.close())
+  // the README recipe
+  interface Context { request: FastifyRequest }
+  const trpc = initTRPC.context<Context>().create({
+    isDev: true, // tRPC then sends the stack: the formatter removes it with the message
+    errorFormatter: ({ shape, error, ctx }) => error.code !== 'INTERNAL_SERVER_ERROR'
+      ? shape
+      : { ...shape, message: 'Internal Server Error', data: { ...shape.data, stack: undefined, requestId: ctx?.request.id } }
+  })
+  const router = trpc.router({
+    order: trpc.procedure.query(() => { throw new Error(`orders db token=${SECRET} unreachable`) }),
+    coupon: trpc.procedure.query(() => { throw new TRPCError({ code: 'NOT_FOUND', message: 'no such coupon' }) })
+  })
+  await app.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    trpcOptions: {
+      router,
+      createContext: ({ req }: { req: FastifyRequest }) => ({ request: req }),
+      onError: ({ error, req, path }: { error: TRPCError, req: FastifyRequest, path?: string }) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR') app.recovery.report(error.cause ?? error, { request: req, name: `trpc ${path ?? ''}` })
+      }
+    }
+  })
+  const failed = await app.inject('/trpc/order')
+  t.equal(failed.statusCode, 500)
+  t.notMatch(failed.body, SECRET)
+  t.notMatch(failed.body, /"stack"|at .*frameworks\.test/, 'no stack')
+  t.match(failed.json(), { error: { message: 'Internal Server Error', data: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-1' } } })
+  const missing = await app.inject('/trpc/coupon')
+  t.equal(missing.statusCode, 404)
+  t.match(missing.json(), { error: { message: 'no such coupon' } }, 'a deliberate error keeps its message')
+  t.equal(panics().length, 1)
+  t.match(panics()[0], { reqId: 'req-1', err: { message: 'orders db token=[redacted] unreachable' }, panic: { source: 'reported', route: '/trpc/:path', task: 'trpc order' } })
+  t.equal(await count({ source: 'reported' }), 1)
+})
+
+test('NestJS on platform-fastify: a global exception filter reports, the plugin composes with Nest\'s own error handler', async (t) => {
+  const registry = new (await import('prom-client')).Registry()
+  const lines: Array<Record<string, any>> = []
+  const adapter = new FastifyAdapter({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  const fastify = adapter.getInstance() as unknown as FastifyInstance
+  await fastify.register(recovery, { metrics: { registry } })
+  // a failure in a Fastify hook goes to Nest's own root error handler, which Nest sets after the plugin
+  fastify.addHook('preHandler', async (request) => { if (request.url === '/orders/hooked') throw new Error(`hook ${SECRET}`) })
+  const warnings: string[] = []
+  const onWarning = (warning: Error & { code?: string }): void => { warnings.push(warning.code ?? warning.name) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.removeListener('warning', onWarning) })
+
+  class OrdersController {
+    order (): never { throw new Error(`orders db secret=${SECRET} unreachable`) }
+    coupon (): never { throw new HttpException('no such coupon', 404) }
+  }
+  // decorators applied as functions: the tests' TypeScript runs without decorator metadata
+  Controller('orders')(OrdersController)
+  for (const [name, path] of [['order', ':id'], ['coupon', 'coupons/:code']] as const) {
+    Get(path)(OrdersController.prototype, name, Object.getOwnPropertyDescriptor(OrdersController.prototype, name) as PropertyDescriptor)
+  }
+  class AppModule {}
+  Module({ controllers: [OrdersController] })(AppModule)
+
+  // the README recipe: Nest's HttpExceptions answered as Nest does, anything else recorded and answered generically
+  class RecoveryFilter extends BaseExceptionFilter {
+    override catch (exception: unknown, host: ArgumentsHost): void {
+      if (exception instanceof HttpException) {
+        super.catch(exception, host)
+        return
+      }
+      const reply = host.switchToHttp().getResponse<FastifyReply>()
+      const request = host.switchToHttp().getRequest<FastifyRequest>()
+      const info = fastify.recovery.report(exception, { request, name: 'nest' })
+      reply.code(500).header('cache-control', 'no-store').send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error', requestId: info.requestId })
+    }
+  }
+  Catch()(RecoveryFilter)
+
+  const nest = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger: false })
+  nest.useGlobalFilters(new RecoveryFilter(nest.get(HttpAdapterHost).httpAdapter))
+  await nest.init()
+  t.teardown(() => nest.close())
+
+  const failed = await fastify.inject('/orders/7')
+  t.equal(failed.statusCode, 500)
+  t.equal(failed.body, genericBody('req-1'))
+  const missing = await fastify.inject('/orders/coupons/x')
+  t.equal(missing.statusCode, 404)
+  t.match(missing.json(), { message: 'no such coupon', statusCode: 404 })
+  const hooked = await fastify.inject('/orders/hooked')
+  t.equal(hooked.statusCode, 500)
+  t.equal(hooked.body, genericBody('req-3'), 'Nest\'s error handler, in front of the plugin\'s, runs the filter')
+  const panics = lines.filter((line) => line.msg === 'panic recovered')
+  t.equal(panics.length, 2)
+  t.match(panics[0], { reqId: 'req-1', err: { message: 'orders db secret=[redacted] unreachable' }, panic: { source: 'reported', task: 'nest' } })
+  t.match(panics[1], { reqId: 'req-3', err: { message: `hook ${SECRET}` }, panic: { source: 'reported' } })
+  const metric = await registry.getSingleMetric('fastify_panics_total')?.get()
+  t.equal(metric?.values.find((value) => value.labels.source === 'reported')?.value, 2)
+  t.same(warnings.filter((code) => code === 'FSTWRN004'), [], 'Nest\'s setErrorHandler after the plugin: no warning (Fastify 6: no refusal)')
+})
