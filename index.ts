@@ -8,6 +8,7 @@ import { installErrorHandler } from './lib/error-handler-chain'
 import { FST_RECOVERY_ALREADY_REGISTERED } from './lib/errors'
 import { createShield } from './lib/last-resort'
 import { listenToLogController } from './lib/log-controller'
+import { LogSampler } from './lib/log-sampling'
 import { mountMetrics } from './lib/metrics'
 import { resolveOptions } from './lib/options'
 import { buildDefaultReply } from './lib/default-reply'
@@ -25,7 +26,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // once per scope chain: the error handler chain would otherwise hold the plugin twice
   if (fastify.hasDecorator('recovery')) throw new FST_RECOVERY_ALREADY_REGISTERED()
   const settings = resolveOptions(options, fastify.log)
-  const { metrics, stackDedupe } = settings
+  const { metrics, stackDedupe, sampling } = settings
 
   // what is counted, what is logged, what the client gets, and the path every failure of the plugin's own ends in
   const counter = metrics === false ? undefined : mountMetrics(fastify, metrics)
@@ -34,11 +35,15 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   const recorder = createRecorder({
     logLevel: settings.logLevel,
     stackBudget: stackDedupe === false ? undefined : new StackBudget(stackDedupe.max, stackDedupe.windowMs),
+    sampler: sampling === false ? undefined : new LogSampler(sampling),
     counter,
     copier,
     log: fastify.log,
+    scope: fastify,
     context: settings.context
   })
+  // what log-storm sampling still carries is written when the instance closes: nothing lost
+  fastify.addHook('onClose', async () => recorder.close())
   const defaultReply = buildDefaultReply(settings)
   const shield = createShield(recorder, defaultReply)
   declareGuard(fastify)

@@ -64,9 +64,9 @@ const scenarios = [
     name: 'panic storm, one failure repeated',
     path: '/panic',
     baseline: 'naive',
-    contenders: ['naive', 'plugin', 'handwritten', 'limit', 'plugin-close', ...ifPrevious('previous')],
+    contenders: ['naive', 'plugin', 'handwritten', 'limit', 'plugin-close', 'plugin-sampled', ...ifPrevious('previous')],
     targets: { plugin: 1.4 },
-    also: [['plugin', 'handwritten', 'the contract\'s work by hand'], ['plugin', 'limit', 'the no-logging limit'], ...ifPrevious(['plugin', 'previous', 'the previous build'])]
+    also: [['plugin', 'handwritten', 'the contract\'s work by hand'], ['plugin', 'limit', 'the no-logging limit'], ['plugin-sampled', 'handwritten', 'the contract\'s work by hand, sampling on'], ...ifPrevious(['plugin', 'previous', 'the previous build'])]
   }
 ]
 

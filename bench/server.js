@@ -45,6 +45,8 @@ const contenders = {
   plugin: (app) => app.register(recovery, { metrics: { registry: new Registry() } }),
   'plugin-nodedupe': (app) => app.register(recovery, { metrics: { registry: new Registry() }, stackDedupe: false }),
   'plugin-close': (app) => app.register(recovery, { metrics: { registry: new Registry() }, closeConnection: true }),
+  // log-storm sampling: the first 10 lines of a failure per minute, then one per 100
+  'plugin-sampled': (app) => app.register(recovery, { metrics: { registry: new Registry() }, sampling: { first: 10, every: 100, windowMs: 60_000 } }),
   'plugin-process': (app) => app.register(recovery, { metrics: { registry: new Registry() }, process: true }),
   previous: (app) => app.register(require(process.env.BENCH_PREVIOUS), { metrics: { registry: new Registry() } }),
   'previous-nodedupe': (app) => app.register(require(process.env.BENCH_PREVIOUS), { metrics: { registry: new Registry() }, stackDedupe: false })

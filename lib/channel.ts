@@ -10,12 +10,20 @@ import { asSubscribers } from './reentrancy'
 
 export const PANIC_CHANNEL = 'fastify-recovery.panic'
 
+/**
+ * On each message, not enumerable: the Fastify instance whose plugin recorded the panic (the scope
+ * that registered it), so that a subscriber such as the test kit can tell instances apart. Global,
+ * so that another copy of this module reads it too.
+ */
+export const kRecordedBy = Symbol.for('fastify-recovery.recorded-by')
+
 const panics = channel(PANIC_CHANNEL)
 
 export function hasPanicSubscribers (): boolean {
   return panics.hasSubscribers
 }
 
-export function publishPanic (message: PanicMessage): void {
+export function publishPanic (message: PanicMessage, recordedBy: object): void {
+  Object.defineProperty(message, kRecordedBy, { value: recordedBy })
   asSubscribers(() => panics.publish(message))
 }

@@ -8,18 +8,22 @@ import type { PanicInfo } from '../types/index'
 export const PANIC_MESSAGE = 'panic recovered'
 export const HANDLER_FAILED_MESSAGE = 'recovery handler failed'
 export const RECOVERY_FAILED_MESSAGE = 'recovery failed'
+/** What log-storm sampling still carried for a fingerprint it stopped tracking. */
+export const SAMPLED_MESSAGE = 'panics sampled'
 
 // `error`/`value` are the line's `err`; `requestId` is the logger's own reqId binding
 const ELSEWHERE: ReadonlySet<string> = new Set(['error', 'value', 'requestId'] satisfies Array<keyof PanicInfo>)
 
-/** What the line tells beside PanicInfo: the status the client gets or got, and a left-out stack. */
+/** What the line tells beside PanicInfo: the status the client gets or got, a left-out stack, the panics sampling skipped. */
 export interface LineFacts {
   statusCode?: number
   stackSuppressed?: boolean
+  /** `panic.sampled.skipped` (contract §15). */
+  skipped?: number
 }
 
 /** The line's `panic` field. */
-export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed }: LineFacts = {}): Record<string, unknown> {
+export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed, skipped }: LineFacts = {}): Record<string, unknown> {
   const fields: Record<string, unknown> = {}
   for (const key in info) {
     const value = info[key as keyof PanicInfo]
@@ -27,6 +31,7 @@ export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSupp
   }
   if (statusCode !== undefined) fields.statusCode = statusCode
   if (stackSuppressed === true) fields.stackSuppressed = true
+  if (skipped !== undefined) fields.sampled = { skipped }
   return fields
 }
 
@@ -66,10 +71,10 @@ export function isLevelEnabled (log: FastifyBaseLogger, level: string): boolean 
 }
 
 /** Writes one line; a logger that throws (a failing destination, a hostile hook) loses the line, never the reply. */
-export function writeLine (log: FastifyBaseLogger, level: string, err: Error, panic: Record<string, unknown>, message: string): void {
+export function writeLine (log: FastifyBaseLogger, level: string, err: Error | undefined, panic: Record<string, unknown>, message: string): void {
   const write = (log as unknown as Record<string, (object: object, message: string) => void>)[level]
   try {
-    write.call(log, { err, panic }, message)
+    write.call(log, err === undefined ? { panic } : { err, panic }, message)
   } catch {
     try {
       write.call(log, { panic }, message)

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { realpathSync } from 'node:fs'
 import { types } from 'node:util'
 import { register as globalRegistry, type Registry } from 'prom-client'
-import type { FastifyRecoveryOptions, MetricsOptions, ProcessOptions, StackDedupeOptions } from '../types/index'
+import type { FastifyRecoveryOptions, MetricsOptions, ProcessOptions, SamplingOptions, StackDedupeOptions } from '../types/index'
 import { Copier } from './copier'
 import { Secrets } from './secrets'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
@@ -18,6 +18,7 @@ export type ProcessSettings = Required<ProcessOptions>
 
 export type Settings = Required<Pick<FastifyRecoveryOptions, Defaulted>> & Pick<FastifyRecoveryOptions, 'handler' | 'context'> & {
   stackDedupe: Required<StackDedupeOptions> | false
+  sampling: SamplingOptions | false
   metrics: MetricsSettings | false
   process: ProcessSettings | false
   /** With `development`: the application's root, the real path of the working directory at registration (the page reads no file outside it). */
@@ -39,7 +40,7 @@ const DEFAULTS = {
 } as const
 
 const KNOWN: ReadonlySet<string> = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout',
-  'stackDedupe', 'metrics', 'process', 'redact', 'context', 'development'] satisfies Array<keyof FastifyRecoveryOptions>)
+  'stackDedupe', 'sampling', 'metrics', 'process', 'redact', 'context', 'development'] satisfies Array<keyof FastifyRecoveryOptions>)
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
@@ -63,6 +64,7 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handler,
     handlerTimeout = DEFAULTS.handlerTimeout,
     stackDedupe = DEFAULTS.stackDedupe,
+    sampling = false,
     metrics = {},
     process: processOption = false,
     redact = [],
@@ -96,6 +98,7 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
     handler,
     handlerTimeout,
     stackDedupe: resolveStackDedupe(stackDedupe),
+    sampling: resolveSampling(sampling),
     metrics: resolveMetrics(metrics),
     process: resolveProcess(processOption),
     redact: resolveRedact(redact),
@@ -121,6 +124,16 @@ function resolveStackDedupe (stackDedupe: unknown): Settings['stackDedupe'] {
   if (!Number.isInteger(max) || !isPositive(max, Number.MAX_SAFE_INTEGER)) fail('stackDedupe.max', 'a positive integer', max)
   if (!isPositive(windowMs, Number.MAX_SAFE_INTEGER)) fail('stackDedupe.windowMs', 'a positive number of milliseconds', windowMs)
   return { max, windowMs }
+}
+
+function resolveSampling (sampling: unknown): Settings['sampling'] {
+  if (sampling === false) return false
+  if (!isPlainObject(sampling)) fail('sampling', 'false or { first, every, windowMs }', sampling)
+  const { first, every, windowMs } = sampling
+  for (const [name, value] of [['first', first], ['every', every], ['windowMs', windowMs]] as const) {
+    if (!Number.isInteger(value) || !isPositive(value, Number.MAX_SAFE_INTEGER)) fail(`sampling.${name}`, `a positive integer${name === 'windowMs' ? ' of milliseconds' : ''}`, value)
+  }
+  return { first, every, windowMs } as SamplingOptions
 }
 
 function resolveMetrics (metrics: unknown): Settings['metrics'] {

@@ -6,9 +6,11 @@ import { hasPanicSubscribers, publishPanic } from './channel'
 import type { Copier, Normalized } from './copier'
 import { fingerprintOf } from './fingerprint'
 import { markHandled } from './foreign-promise'
-import { errBytesFor, HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, writeLine } from './log'
+import { errBytesFor, HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, SAMPLED_MESSAGE, writeLine } from './log'
+import type { LogSampler, SampledPanic } from './log-sampling'
 import type { PanicCounter } from './metrics'
 import { rankNow, recording } from './reentrancy'
+import { markServerSpan } from './span'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
 
@@ -59,15 +61,21 @@ export interface Recorder {
   handlerFailed (panic: Panic, failure: unknown): void
   /** The plugin's own code failed on `incident`: a `recovery failed` line, and the count if it was not made. Never throws. */
   recoveryFailed (incident: Incident, failure: unknown): void
+  /** The instance closes: what log-storm sampling still carries is written. */
+  close (): void
 }
 
 export interface RecorderParts {
   logLevel: string
   stackBudget: StackBudget | undefined
+  /** Log-storm sampling (the `sampling` option). */
+  sampler: LogSampler | undefined
   counter: PanicCounter | undefined
   copier: Copier
   /** The logger for panics without a request. */
   log: FastifyBaseLogger
+  /** The scope that registered the plugin: its panics' channel messages say so. */
+  scope: object
   /** The `context` option. */
   context: PanicContext | undefined
 }
@@ -77,8 +85,8 @@ const TASK_BYTES = 256
 // contract §12: the context fields, bounded and redacted like `err`
 const CONTEXT_BYTES = 4 * 1024
 
-export function createRecorder ({ logLevel, stackBudget, counter, copier, log: rootLog, context }: RecorderParts): Recorder {
-  return { read, record, handlerFailed, recoveryFailed }
+export function createRecorder ({ logLevel, stackBudget, sampler, counter, copier, log: rootLog, scope, context }: RecorderParts): Recorder {
+  return { read, record, handlerFailed, recoveryFailed, close }
 
   function read (incident: Incident): Panic {
     const { value, source, request, reply, task } = incident
@@ -107,7 +115,10 @@ export function createRecorder ({ logLevel, stackBudget, counter, copier, log: r
       if (rank === 0 && context !== undefined && request !== undefined) info.context = contextOf(context, request, copyOf(info))
       if (rank < 2) writePanicLine(panic)
       count(incident, info)
-      if (rank === 0 && hasPanicSubscribers()) publishPanic({ info: copyOf(info), request, reply })
+      // a request that failed: its trace says so (a request that reported and went on did not fail)
+      // (a thrown Error is normalised to itself; anything else to an Error that describes it)
+      if (info.source === 'request' || info.source === 'response') markServerSpan(request as FastifyRequest, info.error === info.value ? panic.normalized.type : undefined)
+      if (rank === 0 && hasPanicSubscribers()) publishPanic({ info: copyOf(info), request, reply }, scope)
     })
     return copyOf(info)
   }
@@ -121,10 +132,31 @@ export function createRecorder ({ logLevel, stackBudget, counter, copier, log: r
     const log = logOf(incident)
     const level = incident.level ?? logLevel
     if (!isLevelEnabled(log, level)) return
+    let sampled: number | null | undefined = null
+    if (sampler !== undefined) {
+      sampled = sampler.take(info)
+      writeLeftOvers(sampler)
+    }
+    if (sampled === undefined) return
     // the budget is spent only by lines that are written
     const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
-    const fields = panicFieldsOf(info, { statusCode: incident.statusCode, stackSuppressed: !withStack })
+    const fields = panicFieldsOf(info, { statusCode: incident.statusCode, stackSuppressed: !withStack, skipped: sampled ?? undefined })
     writeLine(log, level, copier.lineError(normalized, withStack, errBytesFor(log, fields)), fields, PANIC_MESSAGE)
+  }
+
+  // what sampling carried for a fingerprint it stopped tracking: one line, no err (nothing of those
+  // panics is kept), so that lines plus what they carry still equal the panics
+  function writeLeftOvers (from: LogSampler): void {
+    while (from.leftOvers.length > 0) {
+      const { panic, skipped } = from.leftOvers.shift() as { panic: SampledPanic, skipped: number }
+      writeLine(rootLog, logLevel, undefined, panicFieldsOf(panic, { skipped }), SAMPLED_MESSAGE)
+    }
+  }
+
+  function close (): void {
+    if (sampler === undefined) return
+    sampler.flush()
+    writeLeftOvers(sampler)
   }
 
   // the application's function: if it throws or answers something that is not an object, the

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import FastifyOtelInstrumentation from '@fastify/otel'
-import { SpanStatusCode } from '@opentelemetry/api'
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { Registry } from 'prom-client'
@@ -23,6 +23,10 @@ async function tracedApp (): Promise<ReturnType<typeof Fastify>> {
   app.get('/ok', async () => ({ ok: true }))
   app.get('/stream', async (_request, reply) => reply.type('text/plain').send(require('node:stream').Readable.from(['a', 'b'])))
   app.get('/boom', async () => { throw new Error('the failure') })
+  app.get('/typed', async () => { throw new TypeError('total of undefined') })
+  app.get('/string', async () => { throw 'a string' }) // eslint-disable-line no-throw-literal
+  app.get('/client', async () => { throw Object.assign(new Error('not found'), { statusCode: 404 }) })
+  app.get('/reported', async (request) => { app.recovery.report(new RangeError('caught'), { request }); return 'fine' })
   return app
 }
 
@@ -48,4 +52,80 @@ test('a panic: the request span has status ERROR and the 500', async (t) => {
   const root = exporter.getFinishedSpans().find((span) => span.attributes['http.response.status_code'] !== undefined)
   t.equal(root?.attributes['http.response.status_code'], 500)
   t.equal(root?.status.code, SpanStatusCode.ERROR)
+})
+
+// Contract §17: OpenTelemetry's conventions for failed operations: status Error and `error.type`,
+// the error's type, never its message; `_OTHER` for a value that is not an Error.
+test('a panic sets error.type on the request\'s server span; a client error, a report and a success do not', async (t) => {
+  const app = await tracedApp()
+  t.teardown(() => app.close())
+  const requestSpan = async (url: string): Promise<ReturnType<typeof exporter.getFinishedSpans>[number] | undefined> => {
+    exporter.reset()
+    await app.inject(url)
+    return exporter.getFinishedSpans().find((span) => span.name === 'request')
+  }
+  for (const [url, type] of [['/boom', 'Error'], ['/typed', 'TypeError'], ['/string', '_OTHER']]) {
+    const span = await requestSpan(url)
+    t.equal(span?.kind, SpanKind.SERVER, `${url}: @fastify/otel's request span is the server span`)
+    t.equal(span?.attributes['error.type'], type, `${url}: error.type ${type}`)
+    t.equal(span?.status.code, SpanStatusCode.ERROR)
+    t.notMatch(JSON.stringify(span?.attributes), /the failure|total of undefined|a string/, 'no message in the attributes')
+  }
+  for (const url of ['/ok', '/client', '/reported']) {
+    t.notOk('error.type' in ((await requestSpan(url))?.attributes ?? {}), `${url}: no error.type`)
+  }
+})
+
+test('the active server span is marked when there is no request span of @fastify/otel', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(recovery, { metrics: false })
+  const tracer = provider.getTracer('test')
+  app.get('/boom', async () => { throw new Error('x') })
+  await app.ready()
+  exporter.reset()
+  // the span an HTTP server instrumentation would start for the request, active while it runs
+  const span = tracer.startSpan('GET /boom', { kind: SpanKind.SERVER })
+  // (light-my-request starts the request when it is awaited: inside the span's context)
+  await context.with(trace.setSpan(context.active(), span), async () => { await app.inject('/boom') })
+  span.end()
+  const [finished] = exporter.getFinishedSpans()
+  t.equal(finished.attributes['error.type'], 'Error')
+  t.equal(finished.status.code, SpanStatusCode.ERROR)
+  // an INTERNAL span active instead: left alone
+  const internal = tracer.startSpan('work', { kind: SpanKind.INTERNAL })
+  await context.with(trace.setSpan(context.active(), internal), async () => { await app.inject('/boom') })
+  internal.end()
+  t.notOk('error.type' in exporter.getFinishedSpans()[1].attributes)
+})
+
+test('without @opentelemetry/api installed: nothing is loaded, the panic is answered as ever', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { once } = await import('node:events') as unknown as { once: (emitter: unknown, name: string) => Promise<unknown[]> }
+  const child = spawn(process.execPath, [...process.execArgv, '-e', `
+    const Module = require('node:module')
+    const resolve = Module._resolveFilename
+    let asked = 0
+    // the optional peer is not installed, as far as the plugin can tell (prom-client 15 depends on
+    // it, so it is there whenever prom-client is: what matters is when the plugin asks for it)
+    Module._resolveFilename = function (request, parent, ...rest) {
+      if (request === '@opentelemetry/api' && /span\\.ts$/.test(parent?.filename ?? '')) { asked++; const error = new Error('Cannot find module'); error.code = 'MODULE_NOT_FOUND'; throw error }
+      return resolve.call(this, request, parent, ...rest)
+    }
+    const app = require('fastify')()
+    app.register(require(${JSON.stringify(require.resolve('../index.ts'))}), { metrics: false })
+    app.get('/ok', async () => 'ok')
+    app.get('/boom', async () => { throw new Error('x') })
+    ;(async () => {
+      await app.inject('/ok')
+      const afterSuccess = asked
+      const first = await app.inject('/boom')
+      const second = await app.inject('/boom')
+      console.log(JSON.stringify({ afterSuccess, asked, statuses: [first.statusCode, second.statusCode] }))
+    })()
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  await once(child, 'exit')
+  t.same(JSON.parse(stdout), { afterSuccess: 0, asked: 1, statuses: [500, 500] }, 'not looked for on a success; looked for once, at the first panic')
 })

@@ -25,18 +25,24 @@ assert.equal(recovery.fastifyRecovery, recovery)
 const app = require('fastify')()
 app.register(recovery, { metrics: false })
 app.after(() => app.get('/boom', async () => { throw new Error('x') }))
-app.inject('/boom').then((res) => { console.log('cjs', res.statusCode, res.json().requestId) })
+const { capturePanics } = require('fastify-recovery/testing')
+app.ready().then(() => {
+  const captured = capturePanics(app)
+  return app.inject('/boom').then((res) => { console.log('cjs', res.statusCode, res.json().requestId, captured.panics.length) })
+})
 `
 
 const esm = `
 import recovery, { fastifyRecovery } from 'fastify-recovery'
+import { capturePanics } from 'fastify-recovery/testing'
 import Fastify from 'fastify'
 if (recovery !== fastifyRecovery) throw new Error('default and named differ')
 const app = Fastify()
 await app.register(recovery, { metrics: false })
 app.get('/boom', async () => { throw new Error('x') })
+const captured = capturePanics(app)
 const res = await app.inject('/boom')
-console.log('esm', res.statusCode, res.json().requestId)
+console.log('esm', res.statusCode, res.json().requestId, captured.panics.length)
 `
 
 const typed = `
@@ -54,7 +60,9 @@ app.register(recovery, { closeConnection: 'sometimes' })
 app.after(async () => {
   const result: number | undefined = await app.recovery.run(() => 1, { name: 'typed' })
   const reported: PanicInfo = app.recovery.report(new Error('caught'), { name: 'typed' })
-  console.log(result, reported.source)
+  const captured: CapturedPanics = capturePanics(app)
+  const first: PanicInfo | undefined = captured.panics[0]
+  console.log(result, reported.source, first?.source)
 })
 `
 
@@ -70,6 +78,8 @@ test(`the packed tarball works next to fastify@${fastifyVersion}: CJS, ESM, .cts
   t.ok(files.includes('package/dist/index.js'))
   t.ok(files.includes('package/dist/lib/error-handler.js'))
   t.ok(files.includes('package/types/index.d.ts'))
+  t.ok(files.includes('package/types/testing.d.ts'))
+  t.ok(files.includes('package/dist/testing.js'))
   t.ok(files.includes('package/README.md'))
   t.notOk(files.some((file) => /\.test\.|\.map$|package\/(lib|test|bench|example)\//.test(file)), 'no sources, tests or maps')
 
@@ -89,11 +99,11 @@ test(`the packed tarball works next to fastify@${fastifyVersion}: CJS, ESM, .cts
 
   await writeFile(join(consumer, 'cjs.cjs'), cjs)
   await writeFile(join(consumer, 'esm.mjs'), esm)
-  t.equal((await run(process.execPath, ['cjs.cjs'], { cwd: consumer })).stdout.trim(), 'cjs 500 req-1')
-  t.equal((await run(process.execPath, ['esm.mjs'], { cwd: consumer })).stdout.trim(), 'esm 500 req-1')
+  t.equal((await run(process.execPath, ['cjs.cjs'], { cwd: consumer })).stdout.trim(), 'cjs 500 req-1 1')
+  t.equal((await run(process.execPath, ['esm.mjs'], { cwd: consumer })).stdout.trim(), 'esm 500 req-1 1')
 
-  await writeFile(join(consumer, 'typed.cts'), `import recovery = require('fastify-recovery')\nconst { fastifyRecovery } = recovery\n${typed}`)
-  await writeFile(join(consumer, 'typed.mts'), `import recovery, { fastifyRecovery } from 'fastify-recovery'\n${typed}`)
+  await writeFile(join(consumer, 'typed.cts'), `import recovery = require('fastify-recovery')\nimport testing = require('fastify-recovery/testing')\nconst { fastifyRecovery } = recovery\nconst { capturePanics } = testing\ntype CapturedPanics = testing.CapturedPanics\n${typed}`)
+  await writeFile(join(consumer, 'typed.mts'), `import recovery, { fastifyRecovery } from 'fastify-recovery'\nimport { capturePanics, type CapturedPanics } from 'fastify-recovery/testing'\n${typed}`)
   await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, types: ['node'] },
     files: ['typed.cts', 'typed.mts']

@@ -29,6 +29,8 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
   const recorder = createRecorder({
     logLevel: 'error',
     stackBudget: undefined,
+    sampler: undefined,
+    scope: app,
     counter: new PanicCounter(registry, 'fastify_panics_total'),
     copier: new Copier(new Secrets()),
     log: app.log,

@@ -65,6 +65,16 @@ declare namespace fastifyRecovery {
     windowMs?: number
   }
 
+  /** Log-storm sampling: per fingerprint and window, the first `first` lines, then one per `every` panics. */
+  export interface SamplingOptions {
+    /** How many panics of one fingerprint are logged as usual in a window. A positive integer. */
+    first: number
+    /** After those, one line per this many panics, carrying `panic.sampled.skipped`. A positive integer. */
+    every: number
+    /** The window, in milliseconds (at least 1). */
+    windowMs: number
+  }
+
   export interface MetricsOptions {
     /** The counter's name. Default `fastify_panics_total`. */
     name?: string
@@ -98,6 +108,13 @@ declare namespace fastifyRecovery {
     handlerTimeout?: number
     /** Leave the stack out of repeated lines of one failure. Default `{ max: 10, windowMs: 60000 }`. */
     stackDedupe?: StackDedupeOptions | false
+    /**
+     * Log-storm sampling, off by default: per fingerprint and window, the first `first` panics are
+     * logged, then one line per `every` panics, carrying `panic.sampled.skipped` (the panics not logged
+     * since the previous line). Nothing is lost: lines plus what they carry equal the panics. The
+     * counter, the channel and the reply are unchanged.
+     */
+    sampling?: SamplingOptions | false
     /** The Prometheus counter, or `false` to turn metrics off. */
     metrics?: MetricsOptions | false
     /**

@@ -85,6 +85,15 @@ app.get('/', async (request) => {
 })
 expectError(app.recovery.run(() => 1, { name: 42 }))
 expectError(app.recovery.run(42))
+// a promise already started is awaited
+expectType<Promise<string | undefined>>(app.recovery.run(Promise.resolve('sent')))
+expectType<Promise<number | undefined>>(app.recovery.run({ then: (resolve: (value: number) => void) => resolve(1) } as PromiseLike<number>))
+
+// log-storm sampling
+app.register(recovery, { sampling: { first: 10, every: 100, windowMs: 60_000 } })
+app.register(recovery, { sampling: false })
+expectError(app.register(recovery, { sampling: { first: 10 } }))
+expectError(app.register(recovery, { sampling: true }))
 
 // redact and context
 app.register(recovery, { redact: ['ssn', 'x-tenant-key'] })

@@ -1,0 +1,96 @@
+import { test } from 'tap'
+import { spawn } from 'node:child_process'
+import { channel } from 'node:diagnostics_channel'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import Fastify from 'fastify'
+import { capturePanics } from '../testing'
+import { buildApp, recovery, sleep } from './helper'
+
+// Contract §16, the test kit: `capturePanics(app)` collects every panic that app (and its child
+// scopes) records from now on, in order, whatever the source, and nothing of another instance.
+
+test('every panic of the app and its child scopes, in order, of every source; no other instance\'s', async (t) => {
+  const { app } = await buildApp({ process: { unhandledRejection: 'log' } })
+  t.teardown(() => app.close())
+  const other = Fastify()
+  await other.register(recovery, { metrics: false, logLevel: 'fatal' })
+  t.teardown(() => other.close())
+  app.get('/boom', async () => { throw new TypeError('request') })
+  app.register(async (child) => { child.get('/child', async () => { throw new Error('child scope') }) })
+  app.get('/detached', async () => { Promise.reject(new Error('process')); return 'ok' })
+  other.get('/boom', async () => { throw new Error('another instance') })
+  await app.ready()
+
+  const captured = capturePanics(app)
+  t.teardown(() => captured.stop())
+  await app.inject('/boom')
+  await other.inject('/boom')
+  await app.inject('/child')
+  await app.inject('/detached')
+  await sleep(20)
+  await app.recovery.run(() => { throw new Error('background') })
+  app.recovery.report(new Error('reported'), { name: 'job' })
+  other.recovery.report(new Error('another report'))
+
+  t.same(captured.panics.map((info) => [info.source, info.error.message]), [
+    ['request', 'request'], ['request', 'child scope'], ['process', 'process'], ['background', 'background'], ['reported', 'reported']
+  ])
+  t.match(captured.panics[0], { requestId: 'req-1', route: '/boom', method: 'GET', fingerprint: /^[0-9a-f]{12}$/ })
+  t.ok(captured.panics[0].error instanceof TypeError, 'the thrown value itself, for assertions')
+  t.equal(captured.panics[4].task, 'job')
+
+  captured.clear()
+  t.same(captured.panics, [])
+  await app.inject('/boom')
+  t.equal(captured.panics.length, 1, 'goes on after clear()')
+  captured.stop()
+  await app.inject('/boom')
+  t.equal(captured.panics.length, 1, 'nothing after stop()')
+})
+
+test('an app that does not call it gets nothing: no subscriber', async (t) => {
+  const { app } = await buildApp()
+  t.teardown(() => app.close())
+  t.equal(channel('fastify-recovery.panic').hasSubscribers, false)
+  const captured = capturePanics(app)
+  t.equal(channel('fastify-recovery.panic').hasSubscribers, true)
+  captured.stop()
+  t.equal(channel('fastify-recovery.panic').hasSubscribers, false)
+})
+
+test('the README\'s node:test example runs under node --test', async (t) => {
+  // inside the project, so that it finds fastify as an application would
+  const dir = mkdtempSync(join(resolve(__dirname, '..'), '.tmp-kit-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'orders.test.js')
+  writeFileSync(file, `
+    const { test } = require('node:test')
+    const assert = require('node:assert')
+    const Fastify = require('fastify')
+    const recovery = require(${JSON.stringify(resolve(__dirname, '..', 'index.ts'))})
+    const { capturePanics } = require(${JSON.stringify(resolve(__dirname, '..', 'testing.ts'))})
+
+    test('a failing order is recorded, not leaked', async (t) => {
+      const app = Fastify()
+      await app.register(recovery)
+      app.get('/orders/:id', async () => { throw new Error('db down') })
+      const panics = capturePanics(app)
+      t.after(() => { panics.stop(); return app.close() })
+
+      const res = await app.inject('/orders/7')
+      assert.equal(res.statusCode, 500)
+      assert.equal(panics.panics.length, 1)
+      assert.equal(panics.panics[0].route, '/orders/:id')
+      assert.match(panics.panics[0].error.message, /db down/)
+    })
+  `)
+  const child = spawn(process.execPath, [...process.execArgv, '--test', file], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 0, output)
+  t.match(output, /# pass 1/)
+})

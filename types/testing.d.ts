@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify'
+import type { PanicInfo } from './index'
+
+/** What `capturePanics` collects. */
+export interface CapturedPanics {
+  /** Every panic the app (and its child scopes) recorded since `capturePanics`, in order, of every source. */
+  readonly panics: PanicInfo[]
+  /** Empties `panics`. */
+  clear (): void
+  /** Stops collecting. */
+  stop (): void
+}
+
+/**
+ * Collects the panics `app` records from now on (its child scopes' included, no other instance's),
+ * through the `fastify-recovery.panic` diagnostics channel. Works with any test runner.
+ */
+export declare function capturePanics (app: FastifyInstance): CapturedPanics

@@ -1,0 +1,13 @@
+import fastify from 'fastify'
+import { expectError, expectType } from 'tsd'
+import { capturePanics, type CapturedPanics } from './testing'
+import type { PanicInfo } from '.'
+
+const app = fastify()
+const captured = capturePanics(app)
+expectType<CapturedPanics>(captured)
+expectType<PanicInfo[]>(captured.panics)
+expectType<void>(captured.clear())
+expectType<void>(captured.stop())
+expectError(capturePanics())
+expectError(capturePanics({}))
