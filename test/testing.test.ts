@@ -86,7 +86,7 @@ test('the README\'s node:test example runs under node --test', async (t) => {
       assert.match(panics.panics[0].error.message, /db down/)
     })
   `)
-  const child = spawn(process.execPath, [...process.execArgv, '--test', file], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...process.execArgv, '--test', '--test-reporter=tap', file], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
