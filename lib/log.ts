@@ -50,10 +50,26 @@ export function errBytesFor (log: FastifyBaseLogger, fields: Record<string, unkn
   return Math.max(MIN_ERR_BYTES, LINE_BYTES - LINE_OVERHEAD - bindingsBytesOf(log) - Buffer.byteLength(JSON.stringify(fields)))
 }
 
+// pino keeps a logger's bindings as the JSON text it writes (`,"pid":1,"reqId":"…"`, after its
+// bindings formatter), under a symbol of its own (one per copy of pino): found once, then read,
+// rather than parsed by bindings() and serialised again at every panic
+const CHINDINGS = 'pino.chindings'
+let chindings: symbol | undefined
+
 function bindingsBytesOf (log: FastifyBaseLogger): number {
-  const { bindings } = log as { bindings?: () => unknown }
-  if (typeof bindings !== 'function') return 0
   try {
+    const known = chindings === undefined ? undefined : (log as unknown as Record<symbol, unknown>)[chindings]
+    if (typeof known === 'string') return Buffer.byteLength(known)
+    for (const symbol of Object.getOwnPropertySymbols(log)) {
+      if (symbol.description !== CHINDINGS) continue
+      const text = (log as unknown as Record<symbol, unknown>)[symbol]
+      if (typeof text !== 'string') break
+      chindings = symbol
+      return Buffer.byteLength(text)
+    }
+    // not pino: its bindings(), when it has one
+    const { bindings } = log as { bindings?: () => unknown }
+    if (typeof bindings !== 'function') return 0
     return Buffer.byteLength(JSON.stringify(bindings.call(log)) ?? '')
   } catch {
     return 0

@@ -25,6 +25,11 @@ const NAME_WORDS = ['pass', 'pwd', 'secret', 'token', 'auth', 'cookie', 'key', '
 const KEY_SCAN = 256
 // how far past its budget a text is looked at: a credential the cut runs through is found whole
 const OVERLAP = 4 * 1024
+// the texts last redacted and what they became: a storm repeats its messages and stacks, and a
+// text no longer than this is redacted once while it is among the last RECENT ones (at most
+// RECENT × 2 × RECENT_TEXT characters kept)
+const RECENT = 32
+const RECENT_TEXT = 8 * 1024
 // a name in a credential's place: what key names look like
 const NAME = String.raw`[A-Za-z_$][\w.$-]{0,127}`
 
@@ -38,6 +43,7 @@ export class Secrets {
   readonly #keys: ReadonlySet<string>
   /** Whether a text may name a credential at all. */
   readonly #nameHint: RegExp
+  readonly #recent = new Map<string, string>()
 
   constructor (extra: readonly string[] = []) {
     this.#keys = new Set([...SECRET_KEYS, ...extra].map(keyName))
@@ -68,7 +74,25 @@ export class Secrets {
    * A longer text comes back cut there, marked; one without credentials comes back as it is.
    */
   redact (text: string, limit: number): string {
-    const window = text.length > limit + OVERLAP ? text.slice(0, limit + OVERLAP) : text
+    // a text looked at whole is redacted the same under every limit
+    const whole = text.length <= limit + OVERLAP
+    if (whole && text.length <= RECENT_TEXT) {
+      const known = this.#recent.get(text)
+      if (known !== undefined) {
+        // kept as the most recent
+        this.#recent.delete(text)
+        this.#recent.set(text, known)
+        return known
+      }
+      const redacted = this.#redact(text, text)
+      if (this.#recent.size === RECENT) this.#recent.delete(this.#recent.keys().next().value as string)
+      this.#recent.set(text, redacted)
+      return redacted
+    }
+    return this.#redact(text, whole ? text : text.slice(0, limit + OVERLAP))
+  }
+
+  #redact (text: string, window: string): string {
     let redacted = this.#apply(window)
     // percent-encoded, in a URL or a form body (`next=%2Freset%3Ftoken%3DC`): what the rules find
     // once it is decoded is redacted there, and the text is written decoded

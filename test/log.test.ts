@@ -182,6 +182,24 @@ test('a logger without isLevelEnabled is asked to write; one whose isLevelEnable
   }
 })
 
+test('a logger that holds pino\'s symbol but no text under it is asked for its bindings(): they count against the line', async (t) => {
+  const written: Array<Record<string, unknown>> = []
+  const big = { tenant: 't'.repeat(60 * 1024) }
+  const logger: Record<string | symbol, unknown> = { level: 'info', bindings: () => big, [Symbol('pino.chindings')]: 42 }
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace']) {
+    logger[level] = (object: Record<string, unknown>, msg: string) => { written.push({ msg, ...JSON.parse(JSON.stringify(object)) }) }
+  }
+  logger.child = () => logger
+  const app = Fastify({ loggerInstance: logger as never })
+  await app.register(recovery, { metrics: false })
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw Object.assign(new Error('big bindings'), { details: 'd'.repeat(30 * 1024) }) })
+  t.equal((await app.inject('/boom')).statusCode, 500)
+  const line = written.find((entry) => entry.msg === 'panic recovered') as { err: { message: string } }
+  t.match(line, { err: { message: 'big bindings' } })
+  t.ok(Buffer.byteLength(JSON.stringify(line.err)) <= 4 * 1024, 'err got what the bindings left: the least it gets')
+})
+
 for (const [what, bindings] of [['throws', () => { throw new Error('no bindings') }], ['answers undefined', () => undefined]] as const) {
   test(`a logger whose bindings() ${what}: the line is written, its err within the line`, async (t) => {
     const written: Array<Record<string, unknown>> = []

@@ -264,3 +264,19 @@ test('names of the redact option are found in text in any separator style; one w
   t.equal(custom.redact('code 242=K4', 1024), 'code 242=K4', 'a name is matched whole')
   t.equal(custom.redact('code 42=K5', 1024), 'code 42=[redacted]')
 })
+
+test('what was redacted before is redacted the same: under another limit, after many other texts, per set of names', async (t) => {
+  const own = new Secrets(['ssn'])
+  const plain = new Secrets()
+  const text = `Error: lookup failed ssn=${C}\n    at lookup (/srv/app.js:1:1)`
+  t.notMatch(own.redact(text, 64 * 1024), C)
+  t.notMatch(own.redact(text, 16), C, 'a smaller limit: the text is looked at whole all the same')
+  t.match(plain.redact(text, 64 * 1024), C, 'another instance\'s names are its own')
+  for (let i = 0; i < 100; i++) own.redact(`other text ${i} token=${C}`, 1024)
+  t.notMatch(own.redact(text, 64 * 1024), C, 'after more texts than it keeps')
+  const long = `${'x'.repeat(10 * 1024)} password=${C}`
+  t.notMatch(own.redact(long, 64 * 1024), C, 'a text too long to keep is redacted each time')
+  t.notMatch(own.redact(long, 64 * 1024), C)
+  t.equal(own.redact('nothing to hide', 100), 'nothing to hide')
+  t.equal(own.redact('nothing to hide', 100), 'nothing to hide')
+})
