@@ -1,7 +1,6 @@
 'use strict'
 
-// One benchmark contender, run as its own process by bench/run.js: `node bench/server.js <contender>`
-// (bench/instructions.js builds the same app in its own process with build()).
+// One benchmark contender, run as its own process by bench/run.js: `node bench/server.js <contender>`.
 // Every contender logs through pino to the same asynchronous destination (BENCH_LOG, default
 // /dev/null) at level error, so none writes per-request lines.
 // BENCH_PLUGIN: the path of another build of the plugin, to compare two versions.
@@ -67,11 +66,13 @@ async function handwritten (app, withStack) {
   })
 }
 
-// The app every contender serves: Fastify at level error, the contender's setup, the bench's routes.
-async function build (name, log = { dest: process.env.BENCH_LOG ?? '/dev/null', sync: false }) {
+async function main () {
+  const name = process.argv[2]
   const setup = contenders[name]
   if (setup === undefined) throw new Error(`unknown contender ${name}; one of ${Object.keys(contenders).join(', ')}`)
-  const app = Fastify({ logger: { level: 'error', stream: pino.destination(log) } })
+  const app = Fastify({
+    logger: { level: 'error', stream: pino.destination({ dest: process.env.BENCH_LOG ?? '/dev/null', sync: false }) }
+  })
   await setup(app)
 
   let n = 0
@@ -85,11 +86,7 @@ async function build (name, log = { dest: process.env.BENCH_LOG ?? '/dev/null', 
     const { rss, heapUsed } = process.memoryUsage()
     return { rss, heapUsed, panics: n }
   })
-  return app
-}
 
-async function main () {
-  const app = await build(process.argv[2])
   await app.listen({ port: 0, host: '127.0.0.1' })
   process.on('message', (message) => {
     // bench/profile.js asks for a clean exit, so that --cpu-prof writes its profile
@@ -103,11 +100,7 @@ async function main () {
   process.send({ port: app.server.address().port })
 }
 
-module.exports = { build, contenders }
-
-if (require.main === module) {
-  main().catch((error) => {
-    console.error(error)
-    process.exit(1)
-  })
-}
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

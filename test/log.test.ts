@@ -1,4 +1,4 @@
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
 import { buildApp, counterValue, logControllerForms, recovery, sleep } from './helper'
@@ -182,37 +182,37 @@ test('a logger without isLevelEnabled is asked to write; one whose isLevelEnable
   }
 })
 
-test('a logger that holds pino\'s symbol but no text under it is asked for its bindings(): they count against the line', async (t) => {
+// A logger of the application's own (not pino), every level writing into `written`.
+function ownLogger (fields: Record<string | symbol, unknown>): { logger: Record<string | symbol, unknown>, written: Array<Record<string, unknown>> } {
   const written: Array<Record<string, unknown>> = []
-  const big = { tenant: 't'.repeat(60 * 1024) }
-  const logger: Record<string | symbol, unknown> = { level: 'info', bindings: () => big, [Symbol('pino.chindings')]: 42 }
+  const logger: Record<string | symbol, unknown> = { level: 'info', ...fields }
   for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace']) {
     logger[level] = (object: Record<string, unknown>, msg: string) => { written.push({ msg, ...JSON.parse(JSON.stringify(object)) }) }
   }
   logger.child = () => logger
+  return { logger, written }
+}
+
+async function panicLineOf (t: Test, logger: Record<string | symbol, unknown>, written: Array<Record<string, unknown>>, error: Error): Promise<Record<string, unknown> | undefined> {
   const app = Fastify({ loggerInstance: logger as never })
   await app.register(recovery, { metrics: false })
   t.teardown(() => app.close())
-  app.get('/boom', async () => { throw Object.assign(new Error('big bindings'), { details: 'd'.repeat(30 * 1024) }) })
+  app.get('/boom', async () => { throw error })
   t.equal((await app.inject('/boom')).statusCode, 500)
-  const line = written.find((entry) => entry.msg === 'panic recovered') as { err: { message: string } }
+  return written.find((entry) => entry.msg === 'panic recovered')
+}
+
+test('a logger that holds pino\'s symbol but no text under it is asked for its bindings(): they count against the line', async (t) => {
+  const big = { tenant: 't'.repeat(60 * 1024) }
+  const { logger, written } = ownLogger({ bindings: () => big, [Symbol('pino.chindings')]: 42 })
+  const line = await panicLineOf(t, logger, written, Object.assign(new Error('big bindings'), { details: 'd'.repeat(30 * 1024) }))
   t.match(line, { err: { message: 'big bindings' } })
-  t.ok(Buffer.byteLength(JSON.stringify(line.err)) <= 4 * 1024, 'err got what the bindings left: the least it gets')
+  t.ok(Buffer.byteLength(JSON.stringify(line?.err)) <= 4 * 1024, 'err got what the bindings left: the least it gets')
 })
 
 for (const [what, bindings] of [['throws', () => { throw new Error('no bindings') }], ['answers undefined', () => undefined]] as const) {
   test(`a logger whose bindings() ${what}: the line is written, its err within the line`, async (t) => {
-    const written: Array<Record<string, unknown>> = []
-    const logger: Record<string, unknown> = { level: 'info', bindings }
-    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace']) {
-      logger[level] = (object: Record<string, unknown>, msg: string) => { written.push({ msg, ...JSON.parse(JSON.stringify(object)) }) }
-    }
-    logger.child = () => logger
-    const app = Fastify({ loggerInstance: logger as never })
-    await app.register(recovery, { metrics: false })
-    t.teardown(() => app.close())
-    app.get('/boom', async () => { throw new Error('bindings throw') })
-    t.equal((await app.inject('/boom')).statusCode, 500)
-    t.match(written.find((entry) => entry.msg === 'panic recovered'), { err: { message: 'bindings throw' } })
+    const { logger, written } = ownLogger({ bindings })
+    t.match(await panicLineOf(t, logger, written, new Error('bindings throw')), { err: { message: 'bindings throw' } })
   })
 }
