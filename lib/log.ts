@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicInfo } from '../types/index'
+import { ownSymbolDescribed } from './safe-read'
 
 // Contract §6: one line per panic through the request's logger, so it carries the reqId binding.
 // The line's `panic` field is PanicInfo itself, but for what the line carries elsewhere: a field
@@ -60,10 +61,9 @@ function bindingsBytesOf (log: FastifyBaseLogger): number {
   try {
     const known = chindings === undefined ? undefined : (log as unknown as Record<symbol, unknown>)[chindings]
     if (typeof known === 'string') return Buffer.byteLength(known)
-    for (const symbol of Object.getOwnPropertySymbols(log)) {
-      if (symbol.description !== CHINDINGS) continue
-      const text = (log as unknown as Record<symbol, unknown>)[symbol]
-      if (typeof text !== 'string') break
+    const symbol = ownSymbolDescribed(log, CHINDINGS)
+    const text = symbol === undefined ? undefined : (log as unknown as Record<symbol, unknown>)[symbol]
+    if (typeof text === 'string') {
       chindings = symbol
       return Buffer.byteLength(text)
     }

@@ -16,6 +16,12 @@ const MAX_CHAIN = 32
 // a type name longer than this is cut (a class may be given any name)
 const MAX_NAME = 128
 
+/** The object's own symbol with this description (how a library's private `Symbol('…')` is found), if it has one. */
+export function ownSymbolDescribed (object: object, description: string): symbol | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(object)) if (symbol.description === description) return symbol
+  return undefined
+}
+
 /**
  * What `object[key]` would give, read without running code: the value of a data property (own or
  * inherited), `GETTER` for an accessor, `undefined` when there is none or a Proxy stands in the way.

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { dataOf } from './safe-read'
+import { dataOf, ownSymbolDescribed } from './safe-read'
 
 // Contract §17: what the trace is told of a panic. OpenTelemetry's semantic conventions: the span of
 // a failed operation has status Error and `error.type`, low-cardinality — the error's type, never its
@@ -51,11 +51,9 @@ export function markServerSpan (request: FastifyRequest, errorType: string | und
 const REQUEST_SPAN = 'fastify otel request spans'
 
 function serverSpanOf (request: FastifyRequest, otel: Api): Span | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(request)) {
-    if (symbol.description !== REQUEST_SPAN) continue
-    const span = dataOf(request, symbol) as Span | null | undefined
-    if (span !== null && typeof span === 'object') return span
-  }
+  const symbol = ownSymbolDescribed(request, REQUEST_SPAN)
+  const span = symbol === undefined ? undefined : dataOf(request, symbol) as Span | null | undefined
+  if (span !== null && typeof span === 'object') return span
   const active = otel.trace.getActiveSpan()
   return active?.kind === otel.SpanKind.SERVER ? active : undefined
 }

@@ -3,11 +3,9 @@ import { GraphQLError } from 'graphql'
 import mercurius from 'mercurius'
 import { initTRPC, TRPCError } from '@trpc/server'
 import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { resolve } from 'node:path'
 import type { FastifyRequest } from 'fastify'
-import { buildApp, genericBody } from './helper'
+import { buildApp, genericBody, runNode } from './helper'
 
 // Frameworks on Fastify that answer their own errors — mercurius resolvers, tRPC procedures, NestJS
 // controllers — so the plugin never sees them, and mercurius and tRPC send the thrown message (tRPC
@@ -94,13 +92,8 @@ test('tRPC: onError reports, an errorFormatter keeps the message and the stack f
 
 test('NestJS on platform-fastify: a global exception filter reports, the plugin composes with Nest\'s own error handler', async (t) => {
   // in a process of its own, with the build of the plugin: see test/fixtures/nest-app.js
-  const child = spawn(process.execPath, [resolve(__dirname, 'fixtures', 'nest-app.js'), SECRET], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  let errors = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { errors += chunk })
-  const [code] = await once(child, 'exit')
-  t.equal(code, 0, errors)
+  const { code, stdout: output, stderr } = await runNode([resolve(__dirname, 'fixtures', 'nest-app.js'), SECRET])
+  t.equal(code, 0, stderr)
   const { failed, missing, hooked, panics, reported, warnings } = JSON.parse(output) as {
     failed: Answer, missing: Answer, hooked: Answer, panics: Array<Record<string, unknown>>, reported: number, warnings: string[]
   }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { accessSync, constants } from 'node:fs'
 import { connect, createServer } from 'node:net'
@@ -195,4 +196,15 @@ export function hostileRejection (message: string, configurable = true): Promise
 /** A promise class whose species throws: `then` on its instances throws. */
 export class HostileSpecies extends Promise<never> {
   static override get [Symbol.species] (): never { throw new Error('species getter') }
+}
+
+/** Runs `node` with `args` to its exit: its exit code and what it printed. */
+export async function runNode (args: string[], cwd?: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, stdout, stderr }
 }

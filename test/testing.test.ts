@@ -1,12 +1,10 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
 import { channel } from 'node:diagnostics_channel'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Fastify from 'fastify'
 import { capturePanics } from '../testing'
-import { buildApp, recovery, sleep } from './helper'
+import { buildApp, recovery, runNode, sleep } from './helper'
 
 // Contract §16, the test kit: `capturePanics(app)` collects every panic that app (and its child
 // scopes) records from now on, in order, whatever the source, and nothing of another instance.
@@ -86,11 +84,8 @@ test('the README\'s node:test example runs under node --test', async (t) => {
       assert.match(panics.panics[0].error.message, /db down/)
     })
   `)
-  const child = spawn(process.execPath, [...process.execArgv, '--test', '--test-reporter=tap', file], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  const [code] = await once(child, 'exit')
+  const { code, stdout, stderr } = await runNode([...process.execArgv, '--test', '--test-reporter=tap', file], resolve(__dirname, '..'))
+  const output = stdout + stderr
   t.equal(code, 0, output)
   t.match(output, /# pass 1/)
 })
