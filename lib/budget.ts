@@ -68,8 +68,26 @@ export function truncate (text: string, maxBytes: number): string {
 // printable ASCII but `"` and `\`: JSON writes these characters as they are
 const NEEDS_ESCAPE_OR_WIDE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
 
+// the long texts last measured (stacks, mostly): a storm's stack, redacted once (lib/secrets.ts
+// keeps it), comes back as the same string, found here by identity before it is measured again
+const MEASURED_FROM = 256
+const MEASURED = 4
+const measured: string[] = []
+const measuredBytes: number[] = []
+let nextMeasured = 0
+
 /** The bytes JSON takes to write `text`, quotes included. */
 export function jsonBytes (text: string): number {
+  if (text.length < MEASURED_FROM) return measure(text)
+  for (let i = 0; i < measured.length; i++) if (measured[i] === text) return measuredBytes[i]
+  const bytes = measure(text)
+  measured[nextMeasured] = text
+  measuredBytes[nextMeasured] = bytes
+  nextMeasured = (nextMeasured + 1) % MEASURED
+  return bytes
+}
+
+function measure (text: string): number {
   return NEEDS_ESCAPE_OR_WIDE.test(text) ? Buffer.byteLength(JSON.stringify(text)) : text.length + 2
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicInfo } from '../types/index'
+import { jsonBytes } from './budget'
 import { ownSymbolDescribed } from './safe-read'
 
 // Contract §6: one line per panic through the request's logger, so it carries the reqId binding.
@@ -48,7 +49,31 @@ const MIN_ERR_BYTES = 2 * 1024
  * take, measured once per line. A logger that cannot tell its bindings (not pino) is taken to have none.
  */
 export function errBytesFor (log: FastifyBaseLogger, fields: Record<string, unknown>): number {
-  return Math.max(MIN_ERR_BYTES, LINE_BYTES - LINE_OVERHEAD - bindingsBytesOf(log) - Buffer.byteLength(JSON.stringify(fields)))
+  return Math.max(MIN_ERR_BYTES, LINE_BYTES - LINE_OVERHEAD - bindingsBytesOf(log) - fieldsBytesOf(fields))
+}
+
+// The JSON bytes of the `panic` field, counted rather than written: its values are strings and
+// numbers but `context` and `sampled`, which are plain copies (lib/copier.ts) and are written to count them.
+function fieldsBytesOf (fields: Record<string, unknown>): number {
+  let bytes = 2
+  for (const key in fields) {
+    const value = fields[key]
+    bytes += jsonBytes(key) + 2 // the colon, and the comma before the next (one too many, which the braces' count leaves room for)
+    switch (typeof value) {
+      case 'string':
+        bytes += jsonBytes(value)
+        break
+      case 'number':
+        bytes += Number.isFinite(value) ? String(value).length : 4 // JSON writes null
+        break
+      case 'boolean':
+        bytes += value ? 4 : 5
+        break
+      default:
+        bytes += Buffer.byteLength(JSON.stringify(value))
+    }
+  }
+  return bytes
 }
 
 // pino keeps a logger's bindings as the JSON text it writes (`,"pid":1,"reqId":"…"`, after its

@@ -50,9 +50,18 @@ export function markServerSpan (request: FastifyRequest, errorType: string | und
 // @fastify/otel keeps its request span on the request, under a symbol of its own
 const REQUEST_SPAN = 'fastify otel request spans'
 
+// found once (one per copy of @fastify/otel), then read: not every panic lists the request's symbols
+let requestSpan: symbol | undefined
+
 function serverSpanOf (request: FastifyRequest, otel: Api): Span | undefined {
-  const symbol = ownSymbolDescribed(request, REQUEST_SPAN)
-  const span = symbol === undefined ? undefined : dataOf(request, symbol) as Span | null | undefined
+  let span = requestSpan === undefined ? undefined : dataOf(request, requestSpan) as Span | null | undefined
+  if (span === undefined) {
+    const symbol = ownSymbolDescribed(request, REQUEST_SPAN)
+    if (symbol !== undefined) {
+      requestSpan = symbol
+      span = dataOf(request, symbol) as Span | null | undefined
+    }
+  }
   if (span !== null && typeof span === 'object') return span
   const active = otel.trace.getActiveSpan()
   return active?.kind === otel.SpanKind.SERVER ? active : undefined

@@ -189,3 +189,11 @@ test('past the depth bound, an object is named by its constructor, or Object', a
   const deep = { a: { b: { c: { d: { named: new (class Thing {})(), bare: Object.create(null) } } } } }
   t.same(copy(deep), { a: { b: { c: { d: { named: '[Thing]', bare: '[Object]' } } } } })
 })
+
+test('jsonBytes: the bytes JSON writes, the same when a long text is measured again or another of its length follows', async (t) => {
+  const { jsonBytes } = await import('../lib/budget')
+  const texts = ['plain', 'a"b\\c\n\u0001', 'é€😀', '\ud800x', 'x'.repeat(300), `${'x'.repeat(299)}\n`, `${'é'.repeat(300)}`, `${'y'.repeat(300)}`]
+  for (let round = 0; round < 3; round++) {
+    for (const text of [...texts, ...texts.map((text) => text.split('').join(''))]) t.equal(jsonBytes(text), Buffer.byteLength(JSON.stringify(text)), JSON.stringify(text.slice(0, 12)))
+  }
+})

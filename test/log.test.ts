@@ -216,3 +216,19 @@ for (const [what, bindings] of [['throws', () => { throw new Error('no bindings'
     t.match(await panicLineOf(t, logger, written, new Error('bindings throw')), { err: { message: 'bindings throw' } })
   })
 }
+
+test('the panic fields are counted against the line as the bytes JSON writes for them, never fewer', async (t) => {
+  const { errBytesFor } = await import('../lib/log')
+  const bare = { info () {} } as unknown as Parameters<typeof errBytesFor>[0] // no bindings
+  const room = errBytesFor(bare, {}) + 2 // what `err` gets beside `{}`
+  const cases: Array<Record<string, unknown>> = [
+    { source: 'request', method: 'GET', route: '/users/:id', latencyMs: 2.175, fingerprint: '76ac6ffcc46b', statusCode: 500 },
+    { route: '/ünïcødé/😀/"quoted"\\/\n', task: 'x'.repeat(300), latencyMs: Number.NaN, stackSuppressed: true, flag: false },
+    { context: { tenant: 'a'.repeat(2000), nested: { n: 1, list: ['é', null] } }, sampled: { skipped: 12 }, lone: '\ud800' }
+  ]
+  for (const fields of cases) {
+    const written = Buffer.byteLength(JSON.stringify(fields))
+    const counted = room - errBytesFor(bare, fields)
+    t.ok(counted >= written && counted <= written + 1, `${Object.keys(fields).join(',')}: counted ${counted}, JSON ${written}`)
+  }
+})
