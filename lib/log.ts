@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicInfo } from '../types/index'
 import { jsonBytes } from './budget'
-import { ownSymbolDescribed } from './safe-read'
+import { privateSymbol } from './safe-read'
 
 // Contract §6: one line per panic through the request's logger, so it carries the reqId binding.
 // The line's `panic` field is PanicInfo itself, but for what the line carries elsewhere: a field
@@ -77,21 +77,15 @@ function fieldsBytesOf (fields: Record<string, unknown>): number {
 }
 
 // pino keeps a logger's bindings as the JSON text it writes (`,"pid":1,"reqId":"…"`, after its
-// bindings formatter), under a symbol of its own (one per copy of pino): found once, then read,
-// rather than parsed by bindings() and serialised again at every panic
-const CHINDINGS = 'pino.chindings'
-let chindings: symbol | undefined
+// bindings formatter), under a symbol of its own: read, rather than parsed by bindings() and
+// serialised again at every panic
+const chindingsOf = privateSymbol('pino.chindings')
 
 function bindingsBytesOf (log: FastifyBaseLogger): number {
   try {
-    const known = chindings === undefined ? undefined : (log as unknown as Record<symbol, unknown>)[chindings]
-    if (typeof known === 'string') return Buffer.byteLength(known)
-    const symbol = ownSymbolDescribed(log, CHINDINGS)
+    const symbol = chindingsOf(log)
     const text = symbol === undefined ? undefined : (log as unknown as Record<symbol, unknown>)[symbol]
-    if (typeof text === 'string') {
-      chindings = symbol
-      return Buffer.byteLength(text)
-    }
+    if (typeof text === 'string') return Buffer.byteLength(text)
     // not pino: its bindings(), when it has one
     const { bindings } = log as { bindings?: () => unknown }
     if (typeof bindings !== 'function') return 0

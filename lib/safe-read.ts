@@ -16,10 +16,23 @@ const MAX_CHAIN = 32
 // a type name longer than this is cut (a class may be given any name)
 const MAX_NAME = 128
 
-/** The object's own symbol with this description (how a library's private `Symbol('…')` is found), if it has one. */
-export function ownSymbolDescribed (object: object, description: string): symbol | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(object)) if (symbol.description === description) return symbol
-  return undefined
+/**
+ * How a library's private `Symbol('…')` is found on its objects: the object's own symbol with this
+ * description, looked for by listing the object's symbols until one is found, then kept and looked
+ * up (one symbol per copy of the library: another copy's is found and kept in turn).
+ */
+export function privateSymbol (description: string): (object: object) => symbol | undefined {
+  let known: symbol | undefined
+  return (object) => {
+    if (known !== undefined && hasOwn(object, known)) return known
+    for (const symbol of Object.getOwnPropertySymbols(object)) {
+      if (symbol.description === description) {
+        known = symbol
+        return symbol
+      }
+    }
+    return undefined
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { dataOf, ownSymbolDescribed } from './safe-read'
+import { dataOf, privateSymbol } from './safe-read'
 
 // Contract §17: what the trace is told of a panic. OpenTelemetry's semantic conventions: the span of
 // a failed operation has status Error and `error.type`, low-cardinality — the error's type, never its
@@ -48,20 +48,11 @@ export function markServerSpan (request: FastifyRequest, errorType: string | und
 }
 
 // @fastify/otel keeps its request span on the request, under a symbol of its own
-const REQUEST_SPAN = 'fastify otel request spans'
-
-// found once (one per copy of @fastify/otel), then read: not every panic lists the request's symbols
-let requestSpan: symbol | undefined
+const requestSpanOf = privateSymbol('fastify otel request spans')
 
 function serverSpanOf (request: FastifyRequest, otel: Api): Span | undefined {
-  let span = requestSpan === undefined ? undefined : dataOf(request, requestSpan) as Span | null | undefined
-  if (span === undefined) {
-    const symbol = ownSymbolDescribed(request, REQUEST_SPAN)
-    if (symbol !== undefined) {
-      requestSpan = symbol
-      span = dataOf(request, symbol) as Span | null | undefined
-    }
-  }
+  const symbol = requestSpanOf(request)
+  const span = symbol === undefined ? undefined : dataOf(request, symbol) as Span | null | undefined
   if (span !== null && typeof span === 'object') return span
   const active = otel.trace.getActiveSpan()
   return active?.kind === otel.SpanKind.SERVER ? active : undefined
