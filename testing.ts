@@ -1,30 +1,44 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { FastifyInstance } from 'fastify'
 import type { CapturedPanics } from './types/testing'
-import type { PanicInfo, PanicMessage } from './types/index'
-import { kRecordedBy, PANIC_CHANNEL } from './lib/channel'
+import type { PanicInfo } from './types/index'
+import { CLOSE_CHANNEL, RECORD_CHANNEL, type RecordMessage } from './lib/channel'
 
 // Contract §16, the test kit (`fastify-recovery/testing`): Rails' `assert_error_reported` for Fastify.
 // `capturePanics(app)` collects, in order, every panic that app (and its child scopes) records from
-// now on, whatever its source, through the diagnostics channel — and nothing of any other instance.
-// It throws nothing, needs no globals, and adds nothing to an app that does not call it.
+// now on, whatever its source — nested records included (a report made inside the custom handler) —
+// and nothing of any other instance. A capture stops by itself when its instance closes, so a
+// forgotten `stop()` keeps no closed app alive. It throws nothing, needs no globals, and adds nothing
+// to an app that does not call it; given no Fastify instance, it captures nothing.
 
-export function capturePanics (app: FastifyInstance): CapturedPanics {
+export function capturePanics (app: FastifyInstance | undefined | null): CapturedPanics {
   const panics: PanicInfo[] = []
-  const listener = (message: unknown): void => {
-    const { info, request } = message as PanicMessage
-    const recordedBy = (message as { [kRecordedBy]?: object })[kRecordedBy]
-    if (isScopeOf(app, recordedBy) || isScopeOf(app, request?.server)) panics.push({ ...info })
+  if (app === null || (typeof app !== 'object' && typeof app !== 'function')) {
+    return { panics, clear: () => {}, stop: () => {} }
   }
-  subscribe(PANIC_CHANNEL, listener)
+  const onRecord = (message: unknown): void => {
+    const { info, request, scope } = message as RecordMessage
+    if (isScopeOf(app, scope) || isScopeOf(app, request?.server)) panics.push({ ...info })
+  }
+  // the app, a scope above it or one below it closes: the instance is closing
+  const onClose = (closed: unknown): void => {
+    if (isScopeOf(app, closed) || isScopeOf(closed, app)) stop()
+  }
+  const stop = (): void => {
+    unsubscribe(RECORD_CHANNEL, onRecord)
+    unsubscribe(CLOSE_CHANNEL, onClose)
+  }
+  subscribe(RECORD_CHANNEL, onRecord)
+  subscribe(CLOSE_CHANNEL, onClose)
   return {
     panics,
     clear: () => { panics.length = 0 },
-    stop: () => { unsubscribe(PANIC_CHANNEL, listener) }
+    stop
   }
 }
 
 // a child scope is made from its parent's instance: the parent is on its prototype chain
-function isScopeOf (app: FastifyInstance, instance: object | undefined): boolean {
-  return instance !== undefined && (instance === app || Object.prototype.isPrototypeOf.call(app, instance))
+function isScopeOf (scope: unknown, instance: unknown): boolean {
+  if (scope === null || typeof scope !== 'object' || instance === null || typeof instance !== 'object') return false
+  return instance === scope || Object.prototype.isPrototypeOf.call(scope, instance)
 }

@@ -80,7 +80,10 @@ async function main () {
   const letters = (value) => String(value).replace(/\d/g, (digit) => String.fromCharCode(97 + Number(digit)))
   app.get('/ok', async () => ({ hello: 'world' }))
   app.get('/panic', async () => { throw new Error('database connection lost') })
+  // distinct fingerprints: a word of its own in each message (the memory measure)
   app.get('/distinct', async () => { throw new Error(`failure ${letters(n++)} while reading the order`) })
+  // one place, distinct messages: an id in each, as real failures have (one fingerprint)
+  app.get('/order', async () => { throw new Error(`order ${n++} not found in shard 3 (user ${n * 7919 % 100000})`) })
   app.get('/__memory', async () => {
     for (let i = 0; i < 3; i++) global.gc()
     const { rss, heapUsed } = process.memoryUsage()
@@ -91,11 +94,6 @@ async function main () {
   process.on('message', (message) => {
     // bench/profile.js asks for a clean exit, so that --cpu-prof writes its profile
     if (message === 'exit') app.close().then(() => process.exit(0))
-    // bench/cpu.js reads the CPU time spent between two messages
-    if (message === 'cpu') {
-      const { user, system } = process.cpuUsage()
-      process.send(user + system)
-    }
   })
   process.send({ port: app.server.address().port })
 }

@@ -2,11 +2,10 @@ import { types } from 'node:util'
 import type { FastifyRequest } from 'fastify'
 import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
-import type { Shield } from './last-resort'
-import type { Incident, Recorder } from './record'
-import { isFastifyRequest } from './request-facts'
 import { awaitable } from './foreign-promise'
+import type { Recoverer } from './recover'
 import { rankNow } from './reentrancy'
+import { isFastifyRequest } from './request-facts'
 import { dataOf } from './safe-read'
 
 // `app.recovery`: the failures the application hands to the plugin itself.
@@ -14,36 +13,41 @@ import { dataOf } from './safe-read'
 //   promise chain fails on its own, so it is run here, where a failure is logged and counted.
 // - report (contract §10, Rails' `Rails.error.report`): a failure the application caught itself
 //   (a websocket handler, a queue consumer, a cron job) is recorded like a panic, and nothing is answered.
+// One per scope (a child scope's `app.recovery` is its own), so that the test kit tells which scope
+// recorded what (contract §16).
 
-/** `currentRequest`: the request whose async context is running (known while the process net is on). */
-export function createRecovery (recorder: Recorder, shield: Shield, currentRequest: () => FastifyRequest | undefined): Recovery {
-  return { run, report }
+export class AppRecovery implements Recovery {
+  readonly #recoverer: Recoverer
+  readonly #scope: object
+  readonly #currentRequest: () => FastifyRequest | undefined
 
-  async function run<T> (task: (() => T | PromiseLike<T>) | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> {
+  /** `currentRequest`: the request whose async context is running (known while the process net is on). */
+  constructor (recoverer: Recoverer, scope: object, currentRequest: () => FastifyRequest | undefined) {
+    this.#recoverer = recoverer
+    this.#scope = scope
+    this.#currentRequest = currentRequest
+  }
+
+  // arrow properties: `const { run } = app.recovery` works
+  readonly run = async <T>(task: (() => T | PromiseLike<T>) | PromiseLike<T>, options?: RunOptions): Promise<Awaited<T> | undefined> => {
     // a task started while a panic was being recorded stays nested in that record, however late it fails
     const rank = rankNow()
     try {
       // a promise is awaited without its own `constructor` or species, which may throw
       return await awaitable(started(task)) as Awaited<T>
     } catch (value) {
-      record(value, 'background', options, rank)
+      this.#record(value, 'background', options, rank)
       return undefined
     }
   }
 
-  function report (value: unknown, options?: RunOptions): PanicInfo {
-    return record(value, 'reported', options)
-  }
+  readonly report = (value: unknown, options?: RunOptions): PanicInfo => this.#record(value, 'reported', options)
 
-  function record (value: unknown, source: 'background' | 'reported', options: RunOptions | undefined, rank = 0): PanicInfo {
-    const incident: Incident = { value, source, rank }
-    const info = shield(incident, () => {
-      const { request = currentRequest(), name } = readOptions(options)
-      incident.request = request
-      incident.task = typeof name === 'string' ? name : undefined
-      return recorder.record(recorder.read(incident))
-    })
-    // the shield wrote why the recording failed; the caller still gets an answer it can read
+  #record (value: unknown, source: 'background' | 'reported', options: RunOptions | undefined, rank = 0): PanicInfo {
+    const { request = this.#currentRequest(), name } = readOptions(options)
+    const task = typeof name === 'string' ? name : undefined
+    const info = this.#recoverer.recover({ value, source, request, task, rank, scope: this.#scope, respond: 'none' })
+    // the last resort wrote why the recording failed; the caller still gets an answer it can read
     return info ?? { error: new FST_RECOVERY_NOT_RECORDED(), value, source, method: '', route: '', fingerprint: '' }
   }
 }

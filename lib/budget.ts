@@ -14,6 +14,8 @@ const CLOSING_BYTES = 160
  */
 export interface Budget {
   bytes: number
+  /** How texts are measured (the copier's own sizes of the long texts it measured last). */
+  sizes: JsonSizes
   /** The value the copy started from (it is visited first). */
   root?: object
   /** Every other object visited so far, and those still being copied (a cycle leads back to one of these). */
@@ -24,11 +26,11 @@ export interface Budget {
   errors?: { withStack: boolean }
 }
 
-export function budgetOf (bytes: number, root?: object): Budget {
+export function budgetOf (bytes: number, sizes: JsonSizes, root?: object): Budget {
   // once spent, a copy still closes what it had opened: a short marker per level, and the leaf
   // that overran it; this is kept aside so the whole stays within `bytes`
   const closing = Math.min(CLOSING_BYTES, Math.floor(bytes / 8))
-  return { bytes: bytes - closing, root }
+  return { bytes: bytes - closing, sizes, root }
 }
 
 /** Whether the copy has visited `object` already. */
@@ -68,34 +70,38 @@ export function truncate (text: string, maxBytes: number): string {
 // printable ASCII but `"` and `\`: JSON writes these characters as they are
 const NEEDS_ESCAPE_OR_WIDE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
 
-// the long texts last measured (stacks, mostly): a storm's stack, redacted once (lib/secrets.ts
-// keeps it), comes back as the same string, found here by identity before it is measured again
-const MEASURED_FROM = 256
-const MEASURED = 4
-const measured: string[] = []
-const measuredBytes: number[] = []
-let nextMeasured = 0
-
 /** The bytes JSON takes to write `text`, quotes included. */
 export function jsonBytes (text: string): number {
-  if (text.length < MEASURED_FROM) return measure(text)
-  for (let i = 0; i < measured.length; i++) if (measured[i] === text) return measuredBytes[i]
-  const bytes = measure(text)
-  measured[nextMeasured] = text
-  measuredBytes[nextMeasured] = bytes
-  nextMeasured = (nextMeasured + 1) % MEASURED
-  return bytes
+  return NEEDS_ESCAPE_OR_WIDE.test(text) ? Buffer.byteLength(JSON.stringify(text)) : text.length + 2
 }
 
-function measure (text: string): number {
-  return NEEDS_ESCAPE_OR_WIDE.test(text) ? Buffer.byteLength(JSON.stringify(text)) : text.length + 2
+// the long texts a copier measured last (stacks, mostly): a storm's stack comes back as the same
+// text (the redaction hands back the string it made last time), found here before it is measured again
+const MEASURED_FROM = 256
+const MEASURED = 4
+
+/** The JSON bytes of texts, remembering the last few long ones. One per copier. */
+export class JsonSizes {
+  readonly #texts: string[] = []
+  readonly #bytes: number[] = []
+  #next = 0
+
+  of (text: string): number {
+    if (text.length < MEASURED_FROM) return jsonBytes(text)
+    for (let i = 0; i < this.#texts.length; i++) if (this.#texts[i] === text) return this.#bytes[i]
+    const bytes = jsonBytes(text)
+    this.#texts[this.#next] = text
+    this.#bytes[this.#next] = bytes
+    this.#next = (this.#next + 1) % MEASURED
+    return bytes
+  }
 }
 
 /** `text` cut to `maxBytes` and to what the budget has left (in JSON bytes, with its separator), then spent. */
 export function fit (text: string, maxBytes: number, budget: Budget): string {
   const room = Math.max(0, Math.min(maxBytes, budget.bytes - 3))
   let kept = truncate(text, room)
-  let cost = jsonBytes(kept)
+  let cost = budget.sizes.of(kept)
   // escapes take up to 6 bytes a character: cut again to what surely fits
   if (cost > room + 2) {
     kept = truncate(text, Math.floor(room / 6))

@@ -1,8 +1,8 @@
 import { types } from 'node:util'
-import { budgetOf, fit, hasSeen, mayList, see, spend, truncate, type Budget } from './budget'
+import { budgetOf, fit, hasSeen, JsonSizes, mayList, see, spend, truncate, type Budget } from './budget'
 import { FST_RECOVERY_NON_ERROR } from './errors'
 import { markHandled } from './foreign-promise'
-import { newLoggedError } from './logged-error'
+import { LoggedErrors } from './logged-error'
 import { bigintText, causeChainOf, constructorNameOf, dataOf, errorMessageOf, errorTypeOf, GETTER, inherits, isArray, isError, stackOf, typeOf } from './safe-read'
 import { REDACTED, type Secrets } from './secrets'
 import { kindOf, tagOf } from './tags'
@@ -55,9 +55,21 @@ const REWRITTEN_WITH_CAUSE = new Set([...REWRITTEN, 'cause'])
 export class Copier {
   /** The credential names (the `redact` option's included), and how to find credentials in text. */
   readonly secrets: Secrets
+  readonly #sizes = new JsonSizes()
+  readonly #loggedErrors = new LoggedErrors()
 
   constructor (secrets: Secrets) {
     this.secrets = secrets
+  }
+
+  /** A budget of `bytes` for a copy (`root`: the value it starts from). */
+  budget (bytes: number, root?: object): Budget {
+    return budgetOf(bytes, this.#sizes, root)
+  }
+
+  /** A JSON-safe copy of `value` in at most `bytes`. Never throws, never runs code of the value. */
+  copyWithin (value: unknown, bytes: number): unknown {
+    return this.copy(value, this.budget(bytes))
   }
 
   /**
@@ -78,7 +90,7 @@ export class Copier {
   /** A one-line description of any value, at most `DESCRIPTION_BYTES`, secrets redacted. Never throws. */
   describe (value: unknown): string {
     try {
-      const copy = this.copy(value, budgetOf(DESCRIPTION_BYTES))
+      const copy = this.copy(value, this.budget(DESCRIPTION_BYTES))
       let text: string
       if (typeof value === 'string') text = JSON.stringify(copy)
       else if (copy !== null && typeof copy === 'object') text = `${constructorNameOf(value as object) ?? 'Object'} ${JSON.stringify(copy)}`
@@ -96,7 +108,7 @@ export class Copier {
    */
   lineError (normalized: Normalized, withStack: boolean, bytes: number): Error {
     const { error, type } = normalized
-    const budget = budgetOf(bytes, error)
+    const budget = this.budget(bytes, error)
     budget.errors = { withStack }
     // a non-Error's description is the message of the error that describes it, read from there
     const message = inherits(error, FST_RECOVERY_NON_ERROR.prototype) ? undefined : normalized.message
@@ -235,7 +247,7 @@ export class Copier {
   #errorText (error: Error, budget: Budget, chain: Chain, type: string, message?: string): Error {
     budget.bytes -= ERROR_FIELDS + type.length
     // plain assignments on an object of a class made for its type: a serializer reads a copy fast
-    const copy = newLoggedError(type)
+    const copy = this.#loggedErrors.make(type)
     copy.message = fitChain(this.secrets.redact(message ?? errorMessageOf(error), MESSAGE_BYTES), chain, 'message', budget)
     if (budget.errors?.withStack === true) {
       const stack = this.#stackText(error)

@@ -1,23 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PanicHandler, PanicInfo } from '../types/index'
-import type { Copier } from './copier'
 import { FST_RECOVERY_HANDLER_INVALID_REPLY, FST_RECOVERY_HANDLER_TIMEOUT } from './errors'
-import { FRAMING_HEADERS, isSendable } from './headers'
-import { typeOf } from './safe-read'
 import { awaitable } from './foreign-promise'
+import { FRAMING_HEADERS, isSendable } from './headers'
+import type { CustomReply } from './panic-reply'
+import { typeOf } from './safe-read'
 
-// Contract §4: the custom handler may answer the panic. Whatever it does — throw, reject, answer
-// nonsense, never settle — the outcome is either a checked reply or a failure; never an exception.
-
-/** A handler's answer, checked and with its body encoded. */
-export interface CustomReply {
-  statusCode: number
-  headers: Record<string, string>
-  body?: string | Buffer
-  contentType?: string
-}
+// Contract §4: the custom handler may choose the reply to a panic. Whatever it does — throw, reject,
+// answer nonsense, never settle — the outcome is either a checked reply or a failure; never an exception.
 
 export type HandlerOutcome = { custom: CustomReply | undefined } | { failure: unknown }
+
+/** How a value the handler answered is described in a failure's message: bounded and redacted like any line. */
+export type Describe = (value: unknown) => string
 
 export function askHandler (
   handler: PanicHandler,
@@ -25,8 +20,7 @@ export function askHandler (
   request: FastifyRequest,
   reply: FastifyReply,
   timeoutMs: number,
-  /** How the answer is described in a failure's message: redacted like any line. */
-  copier: Copier
+  describe: Describe
 ): Promise<HandlerOutcome> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ failure: new FST_RECOVERY_HANDLER_TIMEOUT(timeoutMs) }), timeoutMs)
@@ -34,7 +28,7 @@ export function askHandler (
       clearTimeout(timer)
       resolve(outcome)
     }
-    const answered = (answer: unknown): void => settle(check(answer, copier))
+    const answered = (answer: unknown): void => settle(check(answer, describe))
     const failed = (failure: unknown): void => settle({ failure })
     try {
       const answer = handler(info, request, reply)
@@ -49,7 +43,7 @@ export function askHandler (
 
 // The answer is the application's own object: its fields are read once each, and a field that
 // cannot be read is a failure of the handler, never a reply.
-function check (answer: unknown, copier: Copier): HandlerOutcome {
+function check (answer: unknown, describe: Describe): HandlerOutcome {
   if (answer === undefined || answer === null) return { custom: undefined }
   if (typeof answer !== 'object') return invalid(`a ${typeOf(answer)} instead of an object`)
   let statusCode: unknown, headers: unknown, body: unknown
@@ -59,9 +53,9 @@ function check (answer: unknown, copier: Copier): HandlerOutcome {
     return { failure }
   }
   if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
-    return invalid(`statusCode ${copier.describe(statusCode)}, which is not an integer in 400-599`)
+    return invalid(`statusCode ${describe(statusCode)}, which is not an integer in 400-599`)
   }
-  const checked = checkHeaders(headers, copier)
+  const checked = checkHeaders(headers, describe)
   if (typeof checked === 'string') return invalid(checked)
   const custom: CustomReply = { statusCode, headers: checked }
   if (typeof body === 'string') {
@@ -77,7 +71,7 @@ function check (answer: unknown, copier: Copier): HandlerOutcome {
     } catch (failure) {
       return { failure }
     }
-    if (typeof json !== 'string') return invalid(`a body that is not JSON: ${copier.describe(body)}`)
+    if (typeof json !== 'string') return invalid(`a body that is not JSON: ${describe(body)}`)
     custom.body = json
     custom.contentType = 'application/json; charset=utf-8'
   }
@@ -85,10 +79,10 @@ function check (answer: unknown, copier: Copier): HandlerOutcome {
 }
 
 /** The headers lower-cased, or why they cannot be sent. */
-function checkHeaders (headers: unknown, copier: Copier): Record<string, string> | string {
+function checkHeaders (headers: unknown, describe: Describe): Record<string, string> | string {
   const checked: Record<string, string> = Object.create(null)
   if (headers === undefined) return checked
-  if (headers === null || typeof headers !== 'object') return `headers ${copier.describe(headers)}, not an object`
+  if (headers === null || typeof headers !== 'object') return `headers ${describe(headers)}, not an object`
   let entries: Array<[string, unknown]>
   try {
     entries = Object.entries(headers)

@@ -2,14 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { isAbsolute, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { PanicInfo } from '../types/index'
 import { truncate } from './budget'
+import type { Explainer, PanicFacts } from './panic-reply'
 import { causeChainOf, errorMessageOf, errorTypeOf, GETTER, stackOf } from './safe-read'
+import type { Secrets } from './secrets'
 
 // Contract §13: what a developer sees (option `development`, refused unless NODE_ENV is
 // "development"): the error type, message, `cause` chain and stack, with the source lines around
 // each frame of the application. Everything taken from the thrown value is escaped, the page runs
-// no script, and its content-security-policy allows only its own stylesheet. The request's headers,
+// no script, and its content-security-policy allows only its own stylesheet. Credentials in the
+// message and the stack are redacted as they are on the log line (a page is shown on shared screens
+// and pasted into bug reports). The request's headers,
 // body and query are not shown.
 
 // a page shows more than a line: the whole message and stack a developer may need
@@ -23,9 +26,6 @@ const MAX_FILE_BYTES = 1024 * 1024
 // a stack set by hand may hold any number of lines: the page lists this many frames
 const MAX_FRAMES = 200
 
-/** What the page tells of the panic: the plugin's own reading, never an object the application was given. */
-export type PanicFacts = Pick<PanicInfo, 'requestId' | 'error' | 'source' | 'method' | 'route' | 'fingerprint'>
-
 /** The `development` field of a JSON reply. */
 export interface DevelopmentFields { type: string, message: string, stack: string }
 
@@ -37,20 +37,33 @@ interface Described {
   framesFrom: number
 }
 
-export function developmentFields (error: Error): DevelopmentFields {
-  const { type, message, stack } = describeError(error)
-  return { type, message, stack }
+/** Where the page reads source files from, and what it has read. */
+interface Sources {
+  /** The application's root (the working directory at registration, its real path): no file outside it is read. */
+  root: string
+  read: Map<string, string[] | null>
 }
 
-/**
- * The page, and the content-security-policy it must be sent with. `root`: the application's root (the
- * working directory at registration, its real path); no file outside it is ever read.
- */
-export function developmentPage (info: PanicFacts, root: string): { html: string, csp: string } {
-  const nonce = randomBytes(16).toString('base64')
-  const chain = causeChainOf(info.error).map(describeError)
-  const [top] = chain
-  const html = `<!doctype html>
+export class DevelopmentPage implements Explainer {
+  readonly #sources: Sources
+  readonly #secrets: Secrets
+
+  constructor (root: string, secrets: Secrets) {
+    this.#sources = { root, read: new Map() }
+    this.#secrets = secrets
+  }
+
+  fields (error: Error): DevelopmentFields {
+    const { type, message, stack } = this.#describe(error)
+    return { type, message, stack }
+  }
+
+  /** The page, and the content-security-policy it must be sent with. */
+  page (info: PanicFacts): { html: string, csp: string } {
+    const nonce = randomBytes(16).toString('base64')
+    const chain = causeChainOf(info.error).map((error) => this.#describe(error))
+    const [top] = chain
+    const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>500 · ${escape(top.type)}: ${escape(truncate(top.message, 200))}</title>
 <style nonce="${nonce}">${STYLE}</style></head>
@@ -65,14 +78,32 @@ export function developmentPage (info: PanicFacts, root: string): { html: string
 <dt>source</dt><dd>${escape(info.source)}</dd>
 <dt>fingerprint</dt><dd>${escape(info.fingerprint)}</dd>
 </dl>
-${chain.map((error, i) => section(error, i, root)).join('\n')}
+${chain.map((error, i) => section(error, i, this.#sources)).join('\n')}
 </main></body></html>
 `
-  const csp = `default-src 'none'; style-src 'nonce-${nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`
-  return { html, csp }
+    const csp = `default-src 'none'; style-src 'nonce-${nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`
+    return { html, csp }
+  }
+
+  // the message and the stack, credentials redacted: the stack's header and its frames each on its own,
+  // so that where the frames begin is still known
+  #describe (error: Error): Described {
+    const stack = stackOf(error)
+    const message = errorMessageOf(error)
+    const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, PAGE_STACK_BYTES) : ''
+    const from = framesFrom(text, message)
+    const redact = (part: string, limit: number): string => this.#secrets.redact(part, limit)
+    const header = from === -1 ? redact(text, PAGE_STACK_BYTES) : redact(text.slice(0, from), PAGE_STACK_BYTES)
+    return {
+      type: errorTypeOf(error),
+      message: truncate(redact(message, PAGE_MESSAGE_BYTES), PAGE_MESSAGE_BYTES),
+      stack: from === -1 ? header : header + redact(text.slice(from), PAGE_STACK_BYTES),
+      framesFrom: from === -1 ? -1 : header.length
+    }
+  }
 }
 
-function section (error: Described, index: number, root: string): string {
+function section (error: Described, index: number, sources: Sources): string {
   // a message's own lines may look like frames (`throw new Error('no user ' + input)` with a line
   // "at x (/etc/passwd:1:1)" in the input): only frames after the header get their source read
   const trusted = error.framesFrom !== -1
@@ -90,7 +121,7 @@ function section (error: Described, index: number, root: string): string {
       continue
     }
     flush()
-    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${trusted ? snippet(frame.file, frame.line, root) : ''}</div>`)
+    parts.push(`<div class="frame"><p><code>${escape(frame.text)}</code></p>${trusted ? snippet(frame.file, frame.line, sources) : ''}</div>`)
   }
   flush()
   const heading = index === 0 ? '<h2>Stack</h2>' : `<h2>Caused by <span class="type">${escape(error.type)}</span></h2><pre class="message">${escape(error.message)}</pre>`
@@ -157,16 +188,13 @@ function isApplicationFile (file: string): boolean {
   return isAbsolute(file) && !file.includes('/node_modules/') && !file.includes('\\node_modules\\')
 }
 
-const sources = new Map<string, string[] | null>()
-
 // source code only: a frame naming any other file (`.env`, a key) never has it read
 const SOURCE_FILE = /\.[cm]?[jt]sx?$/
 
 // Read only when it is a source file inside the application's root (after links are resolved) and
 // outside node_modules, and at most MAX_FILE_BYTES by its size on disk, told before anything is read.
-function sourceOf (file: string, root: string): string[] | null {
-  const key = `${root}\0${file}`
-  if (sources.has(key)) return sources.get(key) as string[] | null
+function sourceOf (file: string, { root, read }: Sources): string[] | null {
+  if (read.has(file)) return read.get(file) as string[] | null
   let lines: string[] | null = null
   try {
     const real = realpathSync.native(file)
@@ -178,13 +206,13 @@ function sourceOf (file: string, root: string): string[] | null {
   } catch {
     // not a readable file (eval, a deleted file): the frame is shown without its source
   }
-  if (sources.size >= MAX_FILES) sources.delete(sources.keys().next().value as string)
-  sources.set(key, lines)
+  if (read.size >= MAX_FILES) read.delete(read.keys().next().value as string)
+  read.set(file, lines)
   return lines
 }
 
-function snippet (file: string, line: number, root: string): string {
-  const lines = SOURCE_FILE.test(file) ? sourceOf(file, root) : null
+function snippet (file: string, line: number, sources: Sources): string {
+  const lines = SOURCE_FILE.test(file) ? sourceOf(file, sources) : null
   if (lines === null || line < 1 || line > lines.length) return ''
   const first = Math.max(1, line - CONTEXT_LINES)
   const last = Math.min(lines.length, line + CONTEXT_LINES)
@@ -194,13 +222,6 @@ function snippet (file: string, line: number, root: string): string {
     rows.push(`<span class="${n === line ? 'line current' : 'line'}"><span class="number">${n}</span>${escape(text)}</span>`)
   }
   return `<pre class="source">${rows.join('\n')}</pre>`
-}
-
-function describeError (error: Error): Described {
-  const stack = stackOf(error)
-  const message = errorMessageOf(error)
-  const text = stack === GETTER ? '[Getter]' : typeof stack === 'string' ? truncate(stack, PAGE_STACK_BYTES) : ''
-  return { type: errorTypeOf(error), message: truncate(message, PAGE_MESSAGE_BYTES), stack: text, framesFrom: framesFrom(text, message) }
 }
 
 // V8 writes `name: message` (the message as it was when the stack was captured), then the frames;

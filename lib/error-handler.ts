@@ -1,99 +1,203 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { PanicHandler, PanicInfo } from '../types/index'
-import { armAnswer, sendAnswer } from './answer'
 import { PANIC_STATUS, statusOf } from './classify'
-import type { Copier } from './copier'
-import { askHandler, type HandlerOutcome } from './custom-handler'
-import { handlerReply, type DefaultReplyBuilder } from './default-reply'
-import type { Shield } from './last-resort'
-import { logPassThrough, type FastifyErrorLine } from './log'
-import { passThroughReply } from './pass-through'
-import type { Incident, Panic, Recorder } from './record'
-import { recording } from './reentrancy'
+import type { ErrorHandlerFunction } from './error-handler-chain'
+import { errorReply } from './error-reply'
+import { awaitable } from './foreign-promise'
+import { logClientError, type FastifyErrorLine } from './log'
+import type { PanicReplies } from './panic-reply'
+import type { Recoverer } from './recover'
 import { requestIdOf } from './request-facts'
-import { breakResponse, guard, responseState, sendPlan, type RawPlan } from './send'
+import { causeChainOf, isError } from './safe-read'
+import { failedWhileSending, guard, hasAnswered, isGuarded, responseState, sendPlan, watcherOf, watchSends, type SendWatcher } from './send'
 
-// The Fastify error handler the plugin installs: the whole recovery path, top to bottom.
-// Fastify calls it once per reply at most (error handlers are a chain that only moves down), so
-// counting here counts each panic once, however often onError hooks fire.
+// What Fastify hands to error handlers (contract §2, §18). Fastify keeps a scope's error handlers as a
+// chain (lib/error-handler-chain.ts): the application's own — `setErrorHandler` at the root or in a
+// child scope, before or after the plugin, a route's `errorHandler` — then the plugin's, last before
+// Fastify's default. Two functions of this module are in that chain:
+// - `handle`, the plugin's link: a client or service error is answered as Fastify answers it; a
+//   panic is recovered (lib/recover.ts);
+// - `cover`, which every application handler of the chain runs inside. Fastify calls the application
+//   handler as it would without the plugin, and the cover watches what it does: its answer is its
+//   own (a panic it answers with a server error is recorded once, as if the plugin had answered it);
+//   what it throws or rejects with goes on down the chain as Fastify hands on a rejection (a thrown
+//   string is never sent as a 200); what it fails with after it answered is recorded, never lost.
+// Neither runs on a successful request.
 
-export interface ErrorHandlerParts {
-  handler: PanicHandler | undefined
-  handlerTimeout: number
-  defaultReply: DefaultReplyBuilder
-  recorder: Recorder
-  shield: Shield
-  copier: Copier
+export interface ErrorHandlingParts {
+  recoverer: Recoverer
+  replies: PanicReplies
   /** Fastify's own line for an error its default handler answers. */
   fastifyErrorLine: FastifyErrorLine
 }
 
-export function buildErrorHandler (parts: ErrorHandlerParts) {
-  const { handler, handlerTimeout, defaultReply, recorder, shield, copier, fastifyErrorLine } = parts
+/** An error handled by the application's handlers: what they were given, and what they did with it. */
+class Episode implements SendWatcher {
+  answered = false
+  /** What a handler threw or rejected with: Fastify sends it on to the next handler with `reply.send`. */
+  handingOn: unknown = NOTHING
+  /** What the handler running now was given. */
+  current: unknown
 
-  return function fastifyRecoveryErrorHandler (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    const incident: Incident = { value, source: 'request', request, reply }
-    shield(incident, () => recover(incident, request, reply))
+  constructor (
+    /** What reached the first handler. */
+    readonly original: unknown,
+    /** The reply's status before any handler ran (`reply.code(401)` set before the error: contract §2). */
+    readonly statusBefore: number,
+    readonly handling: ErrorHandling
+  ) {
+    this.current = original
   }
 
-  function recover (incident: Incident, request: FastifyRequest, reply: FastifyReply): void {
-    const statusCode = statusOf(incident.value, reply)
-    // Client and service errors keep their status and Fastify's reply; a failure while sending them is a panic.
-    if (statusCode !== PANIC_STATUS) {
-      passThrough(incident, statusCode, request, reply)
+  /** Whether what reached the first handler is a panic. */
+  get panicked (): boolean {
+    return statusOf(this.original, this.statusBefore) === PANIC_STATUS
+  }
+
+  sent (reply: FastifyReply, payload: unknown, send: (payload: unknown) => void): void {
+    if (payload === this.handingOn) {
+      // Fastify hands what a handler failed with on to the next one
+      this.handingOn = NOTHING
+      send(payload)
+    } else if (this.answered) {
+      // a second reply: Fastify's own warning once the first went out, else nothing (never two replies)
+      if (reply.sent) send(payload)
+    } else if (isError(payload)) {
+      // `reply.send(error)`: Fastify hands it on to the next handler
+      send(payload)
+    } else if (payload === this.original || payload === this.current) {
+      // the thrown value itself, sent or returned: never a payload
+      this.handling.handle(payload, reply.request, reply)
+    } else {
+      this.answered = true
+      const statusCode = reply.statusCode
+      try {
+        send(payload)
+      } finally {
+        if (statusCode >= 500 && this.panicked) this.handling.recordAnswered(this.original, reply.request, reply, statusCode)
+      }
+    }
+  }
+}
+
+const NOTHING = Symbol('nothing')
+
+export class ErrorHandling {
+  readonly #parts: ErrorHandlingParts
+
+  constructor (parts: ErrorHandlingParts) {
+    this.#parts = parts
+  }
+
+  /** The plugin's link in Fastify's chain of error handlers: the value some handler left unanswered. */
+  readonly handle = (value: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+    try {
+      this.#handle(value, request, reply)
+    } catch (error) {
+      this.#parts.recoverer.lastResort({ value, source: 'request', request, reply, respond: 'reply' }, error)
+    }
+  }
+
+  #handle (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    // a failure while the plugin sends its own reply (an onSend hook that throws again)
+    if (isGuarded(reply)) {
+      failedWhileSending(reply, value)
       return
     }
-
-    // The response already started (raw writes, then a throw): nothing more is written.
+    const episode = watcherOf<Episode>(reply)
+    let statusCode: number
+    let panic = value
+    let handlerFailure: { failure: unknown } | undefined
+    if (episode === undefined || value === episode.original) {
+      statusCode = statusOf(value, episode?.statusBefore ?? reply.statusCode)
+    } else {
+      // what an application handler failed with, or handed on in place of the error: its own status
+      // only (a status it set on the reply speaks for what it answers, not for what it fails with)
+      statusCode = statusOf(value)
+      // A panic it was given and answers with a server error this way is recorded once, as if the
+      // plugin had answered it: what reached the plugin carries it as its cause (a wrapper: that is
+      // its record), or is a service error (recorded with that status), or is the handler's own
+      // failure — then the panic is the line, and the failure a `recovery handler failed` line.
+      const carried = isError(value) && causeChainOf(value).includes(episode.original as Error)
+      if (statusCode >= 500 && episode.panicked && !carried) {
+        if (statusCode !== PANIC_STATUS) {
+          this.recordAnswered(episode.original, request, reply, statusCode)
+        } else {
+          panic = episode.original
+          handlerFailure = { failure: value }
+        }
+      }
+    }
+    if (statusCode !== PANIC_STATUS) {
+      this.#replyToClientError(value as object, statusCode, request, reply)
+      return
+    }
+    // the response already started (raw writes, then a throw): nothing more is written
     const state = responseState(request, reply)
     if (state === 'started') {
-      incident.source = 'response'
-      incident.statusCode = reply.statusCode
-      recorder.record(recorder.read(incident))
-      breakResponse(reply)
-      return
+      this.#parts.recoverer.recover({ value: panic, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'break', handlerFailure })
+    } else {
+      this.#parts.recoverer.recover({ value: panic, source: 'request', request, reply, statusCode: PANIC_STATUS, respond: state === 'open' ? 'reply' : 'none', handlerFailure })
     }
-
-    incident.statusCode = PANIC_STATUS
-    const panic = recorder.read(incident)
-    if (state === 'gone') {
-      recorder.record(panic)
-      return
-    }
-    // decided and guarded before the application's code runs: context, subscribers, the custom handler
-    const plan = armAnswer(defaultReply, panic, request, reply)
-    const info = recorder.record(panic)
-    if (handler === undefined) {
-      sendAnswer(recorder, panic, request, reply, plan)
-      return
-    }
-    // what the handler records while it runs is nested in this panic's record
-    recording(panic.rank, () => askHandler(handler, info, request, reply, handlerTimeout, copier)).then((outcome) => {
-      shield(incident, () => answer(outcome, panic, plan, request, reply))
-    })
   }
 
-  function answer (outcome: HandlerOutcome, panic: Panic, plan: RawPlan, request: FastifyRequest, reply: FastifyReply): void {
-    if ('failure' in outcome) {
-      sendAnswer(recorder, panic, request, reply, plan, outcome)
-      return
-    }
-    const requestId = (panic.info as PanicInfo & { requestId: string }).requestId
-    sendAnswer(recorder, panic, request, reply, outcome.custom === undefined ? plan : handlerReply(outcome.custom, request, requestId, defaultReply))
+  /** A panic an application handler answered itself with `statusCode` (≥ 500): recorded, its reply kept. */
+  recordAnswered (value: unknown, request: FastifyRequest, reply: FastifyReply, statusCode: number): void {
+    this.#parts.recoverer.recover({ value, source: 'request', request, reply, statusCode, respond: 'none' })
   }
 
   // Fastify's default handler sets the error's headers and status, writes its line, then sends.
-  function passThrough (incident: Incident, statusCode: number, request: FastifyRequest, reply: FastifyReply): void {
-    const plan = passThroughReply(incident.value as object, statusCode, reply)
+  #replyToClientError (value: object, statusCode: number, request: FastifyRequest, reply: FastifyReply): void {
+    const plan = errorReply(value, statusCode, reply)
     reply.code(statusCode)
-    logPassThrough(fastifyErrorLine, incident.value, request, reply)
+    logClientError(this.#parts.fastifyErrorLine, value, request, reply)
+    const { recoverer, replies } = this.#parts
     guard(reply, {
-      fallback: () => defaultReply(request, requestIdOf(request)),
-      onDoubleFault: (failure) => {
-        const panic: Incident = { value: failure, source: 'request', request, reply, statusCode: PANIC_STATUS }
-        shield(panic, () => { recorder.record(recorder.read(panic)) })
-      }
+      fallback: () => replies.lastResort(request, requestIdOf(request)),
+      onDoubleFault: (failure) => { recoverer.recover({ value: failure, source: 'request', request, reply, statusCode: PANIC_STATUS, respond: 'none' }) }
     })
     sendPlan(reply, plan)
   }
+
+  /** An application's error handler, as the plugin puts it in the chain (lib/error-handler-chain.ts). */
+  cover (handler: ErrorHandlerFunction): ErrorHandlerFunction {
+    const handling = this
+    return function fastifyRecoveryCoveredHandler (this: unknown, error, request, reply) {
+      return handling.#run(handler, this, error, request, reply)
+    }
+  }
+
+  #run (handler: ErrorHandlerFunction, self: unknown, error: unknown, request: FastifyRequest, reply: FastifyReply): unknown {
+    let episode = watcherOf<Episode>(reply)
+    if (episode === undefined) {
+      episode = new Episode(error, reply.statusCode, this)
+      watchSends(reply, episode)
+    }
+    episode.current = error
+    let result: unknown
+    try {
+      result = handler.call(self, error, request, reply)
+    } catch (failure) {
+      return this.#failed(episode, failure, request, reply)
+    }
+    if (!isThenable(result)) return result
+    const failed = (failure: unknown): unknown => this.#failed(episode, failure, request, reply)
+    return Promise.resolve(awaitable(result)).then(undefined, failed)
+  }
+
+  // What a handler threw or rejected with. After it answered: a failure of its own, recorded (its
+  // reply stands). Else it goes on to the next handler, as Fastify hands on a rejection — a
+  // synchronous throw too, which Fastify would otherwise send as the reply when it is not an Error.
+  #failed (episode: Episode, failure: unknown, request: FastifyRequest, reply: FastifyReply): unknown {
+    if (hasAnswered(reply)) {
+      this.#parts.recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
+      return undefined
+    }
+    episode.handingOn = failure
+    return Promise.reject(failure)
+  }
+}
+
+function isThenable (value: unknown): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false
+  return typeof (value as { then?: unknown }).then === 'function'
 }

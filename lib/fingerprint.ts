@@ -10,18 +10,23 @@ export function messageShape (message: string): string {
   return message.slice(0, SHAPE_CHARS).replace(VARIABLE_TOKEN, '#')
 }
 
-// A storm is one failure repeated: the same strings as last time give the same fingerprint,
-// without shaping the message or hashing again.
-let last = { source: '', method: '', route: '', type: '', message: '', fingerprint: '' }
+/**
+ * 12 hex characters: a 48-bit FNV-1a hash of the failure's identity. One per recorder: a storm is one
+ * failure repeated, and the same strings as last time give the same fingerprint without shaping the
+ * message or hashing again.
+ */
+export class Fingerprints {
+  #last = { source: '', method: '', route: '', type: '', message: '', fingerprint: '' }
 
-/** 12 hex characters: a 48-bit FNV-1a hash of the failure's identity. */
-export function fingerprintOf (source: string, method: string, route: string, type: string, message: string): string {
-  if (message === last.message && route === last.route && type === last.type && method === last.method && source === last.source) {
-    return last.fingerprint
+  of (source: string, method: string, route: string, type: string, message: string): string {
+    const last = this.#last
+    if (message === last.message && route === last.route && type === last.type && method === last.method && source === last.source) {
+      return last.fingerprint
+    }
+    const fingerprint = hashOf(source, method, route, type, message)
+    this.#last = { source, method, route, type, message, fingerprint }
+    return fingerprint
   }
-  const fingerprint = hashOf(source, method, route, type, message)
-  last = { source, method, route, type, message, fingerprint }
-  return fingerprint
 }
 
 function hashOf (source: string, method: string, route: string, type: string, message: string): string {

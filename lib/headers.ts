@@ -1,5 +1,6 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http'
 import type { FastifyRequest } from 'fastify'
+import { isHttp2 } from './request-facts'
 
 // Which headers a reply of the plugin carries: one place for the rules of RFC 9110 and 9113, and
 // the one answer to "which headers does this panic reply set, and which set before does it remove"
@@ -85,16 +86,18 @@ export function panicHeaders (request: FastifyRequest, requestId: string, settin
   // an id that is not a valid header value (CR/LF from genReqId or a client header) cannot inject headers
   if (requestIdHeader !== false && requestId !== '' && isSendable(requestIdHeader, requestId)) set[requestIdHeader] = requestId
   // HTTP/2 has no connection header: each stream is independent
-  if (request.raw.httpVersionMajor === 2) return { set, remove: REMOVED_HTTP2 }
+  if (isHttp2(request)) return { set, remove: REMOVED_HTTP2 }
   if (close || closeConnection === true || (closeConnection === 'auto' && !bodyFullyRead(request))) set.connection = 'close'
   return { set, remove: closeConnection === false && !close ? REMOVED_KEEP_ALIVE : BODY_HEADERS }
 }
 
 // 'auto': the connection is closed only when the request body may still be on the wire,
 // so the next request's framing is in doubt (and an unread upload is not drained for nothing).
+// `complete`: every byte arrived (a socket's request); `readableEnded`: the body was read to its end
+// (what `inject`'s request says: it never sets `complete`).
 function bodyFullyRead (request: FastifyRequest): boolean {
   const { headers } = request
   const noBody = headers['transfer-encoding'] === undefined &&
     (headers['content-length'] === undefined || headers['content-length'] === '0')
-  return noBody || request.raw.complete
+  return noBody || request.raw.complete || request.raw.readableEnded
 }

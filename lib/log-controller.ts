@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_RECOVERY_UNSUPPORTED_FASTIFY } from './errors'
 import type { FastifyErrorLine } from './log'
+import { privateSymbol } from './safe-read'
 
 // Two failures never reach an error handler or an onError hook, and Fastify (5.12 and later)
 // reports both to its LogController, the object it writes its own lines with: a stream that failed
@@ -71,13 +72,11 @@ function listenerOf (wiring: Wiring, reply: FastifyReply): LogControllerListener
   return undefined
 }
 
+const controllerOf = privateSymbol('fastify.logController', { inherited: true })
+
 function logControllerOf (fastify: FastifyInstance): Controller {
-  for (let current: object | null = fastify; current !== null; current = Object.getPrototypeOf(current)) {
-    for (const symbol of Object.getOwnPropertySymbols(current)) {
-      if (symbol.description !== 'fastify.logController') continue
-      const controller = (current as Record<symbol, Controller | undefined>)[symbol]
-      if (typeof controller?.streamError === 'function' && typeof controller.defaultErrorLog === 'function') return controller
-    }
-  }
-  throw new FST_RECOVERY_UNSUPPORTED_FASTIFY(fastify.version)
+  const key = controllerOf(fastify)
+  const controller = key === undefined ? undefined : (fastify as unknown as Record<symbol, Controller | undefined>)[key]
+  if (typeof controller?.streamError !== 'function' || typeof controller.defaultErrorLog !== 'function') throw new FST_RECOVERY_UNSUPPORTED_FASTIFY(fastify.version)
+  return controller
 }

@@ -105,17 +105,29 @@ export function isLevelEnabled (log: FastifyBaseLogger, level: string): boolean 
   }
 }
 
-/** Writes one line; a logger that throws (a failing destination, a hostile hook) loses the line, never the reply. */
-export function writeLine (log: FastifyBaseLogger, level: string, err: Error | undefined, panic: Record<string, unknown>, message: string): void {
-  const write = (log as unknown as Record<string, (object: object, message: string) => void>)[level]
+/**
+ * Writes one line through the first of `logs` that takes it (the request's logger, then the
+ * instance's): a logger that throws (a getter, a failing destination, a hostile hook) hands the line
+ * to the next, and the last one is tried without `err` too. `errOf` builds the line's `err` within
+ * the bytes the first logger leaves it, once. Never throws.
+ */
+export function writeLine (logs: FastifyBaseLogger[], level: string, errOf: ((bytes: number) => Error) | undefined, panic: Record<string, unknown>, message: string): void {
+  // neither measuring the bindings nor the copy throws
+  const err = errOf?.(errBytesFor(logs[0], panic))
+  for (const [i, log] of logs.entries()) {
+    const fields = err === undefined ? { panic } : { err, panic }
+    if (write(log, level, fields, message)) return
+    if (i === logs.length - 1 && err !== undefined) write(log, level, { panic }, message)
+  }
+}
+
+function write (log: FastifyBaseLogger, level: string, fields: object, message: string): boolean {
   try {
-    write.call(log, err === undefined ? { panic } : { err, panic }, message)
+    const method = (log as unknown as Record<string, (object: object, message: string) => void>)[level]
+    method.call(log, fields, message)
+    return true
   } catch {
-    try {
-      write.call(log, { panic }, message)
-    } catch {
-      // nothing left to log with
-    }
+    return false
   }
 }
 
@@ -123,7 +135,7 @@ export function writeLine (log: FastifyBaseLogger, level: string, err: Error | u
 export type FastifyErrorLine = (error: unknown, request: FastifyRequest, reply: FastifyReply) => void
 
 /** Client and service errors are not panics: they keep the line Fastify's default handler writes for them. */
-export function logPassThrough (fastifyLine: FastifyErrorLine, value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+export function logClientError (fastifyLine: FastifyErrorLine, value: unknown, request: FastifyRequest, reply: FastifyReply): void {
   try {
     fastifyLine(value, request, reply)
   } catch {

@@ -27,25 +27,30 @@ function folded (error: Error, part: 'message' | 'stack', separator: string): st
 }
 
 // pino and ECS name an error after `err.constructor.name`: a copy is made by a constructor that
-// carries the type of the thrown value (a few names are seen again and again: they are kept)
-const classes = new Map<string, new () => Error>()
+// carries the type of the thrown value. One set of classes per copier: a few names are seen again
+// and again, and are kept (at most 100).
+const MAX_CLASSES = 100
 
-/** An empty Error of a class named `type`, for the copier to fill. */
-export function newLoggedError (type: string): Error {
-  return new (loggedErrorClass(type))()
-}
+export class LoggedErrors {
+  readonly #classes = new Map<string, new () => Error>()
 
-function loggedErrorClass (type: string): new () => Error {
-  let named = classes.get(type)
-  if (named === undefined) {
-    const constructor = function () {} as unknown as new () => Error
-    Object.defineProperty(constructor, 'name', { value: type })
-    constructor.prototype = Object.create(LoggedError, {
-      constructor: { value: constructor, writable: true, configurable: true },
-      name: { value: type, writable: true, configurable: true }
-    })
-    named = constructor
-    if (classes.size < 100) classes.set(type, named)
+  /** An empty Error of a class named `type`, for the copier to fill. */
+  make (type: string): Error {
+    return new (this.#classOf(type))()
   }
-  return named
+
+  #classOf (type: string): new () => Error {
+    let named = this.#classes.get(type)
+    if (named === undefined) {
+      const constructor = function () {} as unknown as new () => Error
+      Object.defineProperty(constructor, 'name', { value: type })
+      constructor.prototype = Object.create(LoggedError, {
+        constructor: { value: constructor, writable: true, configurable: true },
+        name: { value: type, writable: true, configurable: true }
+      })
+      named = constructor
+      if (this.#classes.size < MAX_CLASSES) this.#classes.set(type, named)
+    }
+    return named
+  }
 }

@@ -6,13 +6,14 @@ import type { MetricsSettings } from './options'
 
 // Contract §7: what is counted. One counter, `fastify_panics_total{method, route, source}`, found or
 // created in the registry so several Fastify instances (or registrations) in one process share it.
-// Its labels are fields of PanicInfo, named once here: a label added to LABEL_NAMES is counted,
-// zero-initialised and checked against an existing counter.
+// Its labels are fields of PanicInfo, named once here: a label added to LABEL_NAMES is counted from
+// PanicInfo and checked against an existing counter, and every series written by hand (the zero
+// series of routes) is a compile error until it has the new label.
 
 export const LABEL_NAMES = ['method', 'route', 'source'] as const satisfies ReadonlyArray<keyof PanicInfo>
 type LabelName = typeof LABEL_NAMES[number]
-/** What a series is labelled with: the PanicInfo fields LABEL_NAMES names, `''` for one that is not known (no request). */
-export type PanicLabels = Partial<Pick<PanicInfo, LabelName>>
+/** What a series is labelled with: every label, `''` for one that is not known (no request). */
+export type PanicLabels = Record<LabelName, string>
 
 const HELP = 'Panics recovered by fastify-recovery: failures that reached the client as a generic 500, or broke a response, a background task or the process'
 
@@ -27,14 +28,14 @@ export class PanicCounter {
     this.#counter = counterIn(registry, name)
   }
 
-  /** One panic: anything with the fields of PanicInfo that LABEL_NAMES names. */
-  inc (panic: PanicLabels): void {
+  /** One panic, labelled with its PanicInfo's fields. */
+  inc (panic: Pick<PanicInfo, LabelName>): void {
     this.#counter.inc(labelsOf(panic))
   }
 
   /** The series of `labels` at 0, so alerts see a route before its first panic. */
   zero (labels: PanicLabels): void {
-    this.#counter.inc(labelsOf(labels), 0)
+    this.#counter.inc({ ...labels }, 0)
   }
 
   /**
@@ -50,8 +51,8 @@ export class PanicCounter {
 }
 
 // prom-client keeps the labels object it is given: a fresh one holding only the labels
-function labelsOf (panic: PanicLabels): Record<LabelName, string> {
-  const labels = {} as Record<LabelName, string>
+function labelsOf (panic: Pick<PanicInfo, LabelName>): PanicLabels {
+  const labels = {} as PanicLabels
   for (const name of LABEL_NAMES) labels[name] = panic[name] ?? ''
   return labels
 }

@@ -1,12 +1,12 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { realpathSync } from 'node:fs'
-import { types } from 'node:util'
+import { inspect, types } from 'node:util'
 import { register as globalRegistry, type Registry } from 'prom-client'
 import type { FastifyRecoveryOptions, MetricsOptions, ProcessOptions, SamplingOptions, StackDedupeOptions } from '../types/index'
-import { Copier } from './copier'
-import { Secrets } from './secrets'
+import { truncate } from './budget'
 import { FST_RECOVERY_INVALID_OPTION, FST_RECOVERY_UNKNOWN_OPTION } from './errors'
-import { isHeaderName } from './headers'
+import { FRAMING_HEADERS, isHeaderName } from './headers'
+import { Secrets } from './secrets'
 
 // Options are defaulted and checked once, at registration: a bad one is a TypeError naming it.
 // What the parts are built from is the public options (types/index.d.ts), every default filled in.
@@ -31,6 +31,7 @@ export type DefaultReplySettings = Pick<Settings, 'message' | 'closeConnection' 
 const DEFAULTS = {
   message: 'Internal Server Error',
   closeConnection: 'auto',
+  // or Fastify's own `requestIdHeader`, when it names one: the id goes back in the header it came in
   requestIdHeader: 'x-request-id',
   logLevel: 'error',
   handlerTimeout: 1000,
@@ -41,25 +42,35 @@ const DEFAULTS = {
 
 const KNOWN: ReadonlySet<string> = new Set(['message', 'closeConnection', 'requestIdHeader', 'logLevel', 'handler', 'handlerTimeout',
   'stackDedupe', 'sampling', 'metrics', 'process', 'redact', 'context', 'development'] satisfies Array<keyof FastifyRecoveryOptions>)
+// Options others add to a registration, theirs and not the plugin's: Fastify's own (`prefix`,
+// `logSerializers`), fastify-cli's (`skipOverride`, in the test helper it generates), and what
+// @fastify/autoload reads from a plugin's file and passes on (`autoPrefix`, `autoConfig`, ...)
+const OTHERS: ReadonlySet<string> = new Set(['prefix', 'logSerializers', 'skipOverride', 'autoPrefix', 'prefixOverride', 'autoConfig',
+  'autoload', 'autoHooks', 'cascadeHooks', 'overwriteHooks', 'encapsulate'])
+// the id header cannot be one that decides the message's framing, its caching or the connection
+const REFUSED_ID_HEADERS: ReadonlySet<string> = new Set([...FRAMING_HEADERS, 'cache-control', 'content-type'])
 // key names are compared case-insensitively; a list is for names, not a data set
 const MAX_REDACT = 1000
 const MAX_KEY = 128
-// options are described in errors as any value is, credentials redacted (an option may hold one)
-const DESCRIBE_ALL = new Copier(new Secrets())
+// an option is described in its error as util.inspect shows it, credentials redacted (an option may hold one)
+const CREDENTIALS = new Secrets()
+const DESCRIPTION_CHARS = 256
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 // setTimeout's limit: a longer delay fires at once
 const MAX_TIMEOUT = 2 ** 31 - 1
 
-export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLogger): Settings {
+export function resolveOptions (opts: FastifyRecoveryOptions, fastify: FastifyInstance): Settings {
   if (typeof opts !== 'object' || opts === null) fail('options', 'an object', opts)
   for (const key of Object.keys(opts)) {
-    if (!KNOWN.has(key)) throw new FST_RECOVERY_UNKNOWN_OPTION(key, [...KNOWN].join(', '))
+    if (!KNOWN.has(key) && !OTHERS.has(key)) throw new FST_RECOVERY_UNKNOWN_OPTION(key, [...KNOWN].join(', '))
   }
+  const { log } = fastify
+  const fastifyIdHeader = fastify.initialConfig.requestIdHeader
   const {
     message = DEFAULTS.message,
     closeConnection = DEFAULTS.closeConnection,
-    requestIdHeader = DEFAULTS.requestIdHeader,
+    requestIdHeader = typeof fastifyIdHeader === 'string' && isHeaderName(fastifyIdHeader) ? fastifyIdHeader : DEFAULTS.requestIdHeader,
     logLevel = DEFAULTS.logLevel,
     handler,
     handlerTimeout = DEFAULTS.handlerTimeout,
@@ -75,6 +86,9 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
   if (typeof message !== 'string') fail('message', 'a string', message)
   if (closeConnection !== 'auto' && typeof closeConnection !== 'boolean') fail('closeConnection', "'auto', true or false", closeConnection)
   if (requestIdHeader !== false && !isHeaderName(requestIdHeader)) fail('requestIdHeader', 'a header name or false', requestIdHeader)
+  if (requestIdHeader !== false && REFUSED_ID_HEADERS.has(requestIdHeader.toLowerCase())) {
+    fail('requestIdHeader', `a header that decides neither the framing, the caching nor the connection (not ${[...REFUSED_ID_HEADERS].join(', ')})`, requestIdHeader)
+  }
   if (!LOG_LEVELS.has(logLevel) || typeof (log as unknown as Record<string, unknown>)[logLevel] !== 'function') {
     fail('logLevel', `a level of the logger (${[...LOG_LEVELS].join(', ')})`, logLevel)
   }
@@ -86,7 +100,7 @@ export function resolveOptions (opts: FastifyRecoveryOptions, log: FastifyBaseLo
   if (typeof development !== 'boolean') fail('development', 'a boolean', development)
   // the developer page shows the failure: it must not reach production by accident
   if (development && process.env.NODE_ENV !== 'development') {
-    fail('development', `false unless NODE_ENV is exactly "development" (it is ${DESCRIBE_ALL.describe(process.env.NODE_ENV)})`, development)
+    fail('development', `false unless NODE_ENV is exactly "development" (it is ${describe(process.env.NODE_ENV)})`, development)
   }
   if (!isPositive(handlerTimeout, MAX_TIMEOUT)) fail('handlerTimeout', `a number of milliseconds in 1..${MAX_TIMEOUT}`, handlerTimeout)
 
@@ -164,7 +178,14 @@ function resolveProcess (value: unknown): Settings['process'] {
 }
 
 function fail (option: string, expected: string, value: unknown): never {
-  throw new FST_RECOVERY_INVALID_OPTION(option, expected, DESCRIBE_ALL.describe(value))
+  throw new FST_RECOVERY_INVALID_OPTION(option, expected, describe(value))
+}
+
+function describe (value: unknown): string {
+  const shown = typeof value === 'string'
+    ? JSON.stringify(value.slice(0, DESCRIPTION_CHARS))
+    : inspect(value, { depth: 1, breakLength: Infinity, maxArrayLength: 8, maxStringLength: DESCRIPTION_CHARS })
+  return truncate(CREDENTIALS.redact(shown, DESCRIPTION_CHARS * 4), DESCRIPTION_CHARS * 2)
 }
 
 function isPositive (value: unknown, max: number): value is number {

@@ -1,11 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { types } from 'node:util'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { armAnswer, sendAnswer } from './answer'
-import type { DefaultReplyBuilder } from './default-reply'
-import type { Shield } from './last-resort'
+import { isIgnored } from './foreign-promise'
 import type { ProcessSettings } from './options'
-import type { Incident, Recorder } from './record'
+import type { Recoverer } from './recover'
 import { dataOf } from './safe-read'
 import { responseState } from './send'
 
@@ -46,10 +43,7 @@ interface RequestContext { request: FastifyRequest, reply: FastifyReply }
 export interface ProcessNetParts {
   fastify: FastifyInstance
   settings: ProcessSettings
-  recorder: Recorder
-  shield: Shield
-  /** The generic 500 for a culprit request. */
-  defaultReply: DefaultReplyBuilder
+  recoverer: Recoverer
   host?: ProcessHost
 }
 
@@ -116,32 +110,22 @@ export class ProcessNet {
   }
 
   handle (failure: Failure, value: unknown): void {
-    const { settings, recorder, shield, host } = this.#parts
+    const { settings, recoverer, host } = this.#parts
     const registry = (host as HostWithNets)[kNets] as ProcessNets
     const fatal = failure === 'uncaughtException'
     const exit = this.#isStartupFailure(value) || (fatal ? settings.uncaughtException : settings.unhandledRejection) === 'exit'
     const context = this.#storage.getStore()
-    const culprit = exit && !registry.shuttingDown && context !== undefined && unanswered(context) ? context : undefined
-    const incident: Incident = {
+    // the net answers the culprit only (the request whose context raised it): any other request goes on
+    const culprit = exit && !registry.shuttingDown && context !== undefined && unanswered(context)
+    recoverer.recover({
       value,
       source: 'process',
       request: context?.request,
       reply: context?.reply,
-      statusCode: culprit === undefined ? undefined : 500,
+      statusCode: culprit ? 500 : undefined,
       level: fatal ? 'fatal' : undefined,
-      // the net answers the culprit only: any other request goes on
-      respond: culprit !== undefined
-    }
-    shield(incident, () => {
-      const panic = recorder.read(incident)
-      // the culprit's 500 is decided and guarded before the application's code sees the panic
-      if (culprit === undefined) {
-        recorder.record(panic)
-        return
-      }
-      const plan = armAnswer(this.#parts.defaultReply, panic, culprit.request, culprit.reply, true)
-      recorder.record(panic)
-      sendAnswer(recorder, panic, culprit.request, culprit.reply, plan)
+      respond: culprit ? 'reply' : 'none',
+      close: true
     })
     if (!exit) return
     if (registry.shuttingDown) {
@@ -179,45 +163,8 @@ export class ProcessNet {
   }
 
   #shutdownFailed (value: unknown): void {
-    const incident: Incident = { value, source: 'process', respond: false }
-    this.#parts.shield(incident, () => this.#parts.recorder.record(this.#parts.recorder.read(incident)))
+    this.#parts.recoverer.recover({ value, source: 'process', respond: 'none' })
   }
-}
-
-// Rejections the plugin ignores: those of a promise that was thrown (its panic was recorded then)
-// and that no handler could be added to (lib/foreign-promise.ts). The process net's listener skips
-// them; without the net, a listener of this module lives until Node has reported them (by the next
-// turn), and leaves every other rejection to Node's default or to the other listeners.
-const ignored = new WeakSet<object>()
-let ignoring = false
-
-/** Ignores the rejection of `promise` when Node reports it as unhandled. */
-export function ignoreRejectionOf (promise: Promise<unknown>): void {
-  ignored.add(promise)
-  if (ignoring) return
-  ignoring = true
-  process.on('unhandledRejection', onIgnoredRejection)
-  // Node reports the rejections of a turn once its microtasks ran: by the next turn, this one was
-  setImmediate(stopIgnoring)
-}
-
-/** A rejection ignored: the process net must not record it again. */
-export function isIgnored (promise: unknown): boolean {
-  return typeof promise === 'object' && promise !== null && ignored.has(promise)
-}
-
-function onIgnoredRejection (reason: unknown, promise: Promise<unknown>): void {
-  // entries go with their promises (a WeakSet): every listener can still tell
-  if (ignored.has(promise)) return
-  // alone, this listener would keep Node from crashing on a rejection nobody handles: it crashes as Node would
-  if (process.listenerCount('unhandledRejection') === 1) {
-    process.nextTick(() => { throw types.isNativeError(reason) ? reason : new Error(`Unhandled rejection: ${String(reason)}`) })
-  }
-}
-
-function stopIgnoring (): void {
-  process.removeListener('unhandledRejection', onIgnoredRejection)
-  ignoring = false
 }
 
 function outsideRequests (nets: ProcessNet[], work: () => void): void {

@@ -1,29 +1,27 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { types } from 'node:util'
 import type { PanicContext, PanicInfo, PanicSource } from '../types/index'
-import { budgetOf } from './budget'
-import { hasPanicSubscribers, publishPanic } from './channel'
+import { hasPanicSubscribers, hasRecordSubscribers, publishPanic, publishRecord } from './channel'
 import type { Copier, Normalized } from './copier'
-import { fingerprintOf } from './fingerprint'
+import { Fingerprints } from './fingerprint'
 import { markHandled } from './foreign-promise'
-import { errBytesFor, HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, SAMPLED_MESSAGE, writeLine } from './log'
-import type { LogSampler, SampledPanic } from './log-sampling'
+import { HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, SAMPLED_MESSAGE, writeLine, type LineFacts } from './log'
 import type { PanicCounter } from './metrics'
 import { rankNow, recording } from './reentrancy'
-import { markServerSpan } from './span'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
 
-// Recording a panic is the same whatever its source, in two steps. `read` is the plugin's own
-// reading of the failure — normalised, its request's id, method and route, its fingerprint — and
-// runs no code of the application: the reply is decided from it (lib/answer.ts) before anything
-// else runs. `record` then hands the panic to the application's code and writes it down: the
-// `context` fields, its one line, its one count, the diagnostics channel. What that code is given
-// is a copy of the plugin's PanicInfo, so nothing it changes reaches the line, the count or the
-// reply; what it records itself is a nested record (lib/reentrancy.ts). The recorder marks an
-// incident counted, so the last resort (lib/last-resort.ts) counts exactly the panics it did not.
+// What is recorded of a failure, whatever its way in: `read` is the plugin's own reading of it —
+// normalised, its request's id, method and route, its fingerprint — and runs no code of the
+// application, so the reply can be decided from it (lib/recover.ts) before anything else runs.
+// `record` then writes it down and hands it to the application's code: the `context` fields, its one
+// line, its one count, the trace, the diagnostics channel. Each of those is isolated: one that fails
+// never stops the others. What the application's code is given is a copy of the plugin's PanicInfo,
+// so nothing it changes reaches the line, the count or the reply; what it records itself is a nested
+// record (lib/reentrancy.ts). One failure, one record (contract §10): an object recorded once is
+// never recorded again, whichever way it comes back.
 
-/** A failure as an entry point sees it. */
+/** A failure as a way in sees it. */
 export interface Incident {
   value: unknown
   source: PanicSource
@@ -34,12 +32,14 @@ export interface Incident {
   task?: string
   /** Overrides the `logLevel` option (uncaught exceptions log at `fatal`). */
   level?: string
-  /** `false`: the request goes on (the process net's 'log'), so the last resort must not answer it. */
-  respond?: boolean
-  /** Set by the recorder once the panic is counted. */
+  /** The scope whose `app.recovery` recorded it (the test kit tells child scopes apart); by default the plugin's. */
+  scope?: object
+  /** Set once the panic is counted, so that the last resort counts exactly the panics that were not. */
   counted?: boolean
   /** The least rank of its record: a background task started inside a record stays nested in it. */
   rank?: number
+  /** What the application's error handler failed with while handling this panic: written on a second line. */
+  handlerFailure?: { failure: unknown }
 }
 
 /** The plugin's own reading of one failure. Never handed to the application: it gets copies of `info`. */
@@ -52,32 +52,35 @@ export interface Panic {
   readonly rank: number
 }
 
-export interface Recorder {
-  /** The plugin's reading of a failure; runs no code of the application. Throws only on a bug of the plugin's own. */
-  read (incident: Incident): Panic
-  /** Context, line, count, channel; returns a copy of the panic's PanicInfo for the caller. */
-  record (panic: Panic): PanicInfo
-  /** The second line of a panic whose custom handler (or a channel subscriber) failed. */
-  handlerFailed (panic: Panic, failure: unknown): void
-  /** The plugin's own code failed on `incident`: a `recovery failed` line, and the count if it was not made. Never throws. */
-  recoveryFailed (incident: Incident, failure: unknown): void
-  /** The instance closes: what log-storm sampling still carries is written. */
-  close (): void
+/** What a panic's fields are, to log-storm sampling: a fingerprint's panics share them. */
+export type SampledPanic = Pick<PanicInfo, 'source' | 'method' | 'route' | 'fingerprint'>
+
+/** Log-storm sampling (the `sampling` option, lib/log-sampling.ts): which lines are written. */
+export interface LineSampler {
+  /** `undefined`: the line is skipped; `null`: written as usual; a number: written, carrying `sampled.skipped`. */
+  take (panic: SampledPanic): number | null | undefined
+  /** What fingerprints no longer tracked still carried: written as `panics sampled` lines, then emptied. */
+  readonly leftOvers: Array<{ panic: SampledPanic, skipped: number }>
+  /** Leaves what every tracked fingerprint still carries in `leftOvers`. */
+  flush (): void
 }
+
+/** Marks the trace of a request that failed (lib/span.ts, when OpenTelemetry is installed). */
+export type SpanMarker = (request: FastifyRequest, errorType: string | undefined) => void
 
 export interface RecorderParts {
   logLevel: string
   stackBudget: StackBudget | undefined
-  /** Log-storm sampling (the `sampling` option). */
-  sampler: LogSampler | undefined
+  sampler: LineSampler | undefined
   counter: PanicCounter | undefined
   copier: Copier
-  /** The logger for panics without a request. */
+  /** The instance's logger: for panics without a request, and when a request's logger cannot be used. */
   log: FastifyBaseLogger
-  /** The scope that registered the plugin: its panics' channel messages say so. */
+  /** The scope that registered the plugin. */
   scope: object
   /** The `context` option. */
   context: PanicContext | undefined
+  markSpan: SpanMarker | undefined
 }
 
 // a task name is the application's, but a line is bounded whatever it is given
@@ -85,11 +88,20 @@ const TASK_BYTES = 256
 // contract §12: the context fields, bounded and redacted like `err`
 const CONTEXT_BYTES = 4 * 1024
 
-export function createRecorder ({ logLevel, stackBudget, sampler, counter, copier, log: rootLog, scope, context }: RecorderParts): Recorder {
-  return { read, record, handlerFailed, recoveryFailed, close }
+export class Recorder {
+  readonly #parts: RecorderParts
+  readonly #fingerprints = new Fingerprints()
+  /** What each object recorded became: its first record's PanicInfo. */
+  readonly #records = new WeakMap<object, PanicInfo>()
 
-  function read (incident: Incident): Panic {
+  constructor (parts: RecorderParts) {
+    this.#parts = parts
+  }
+
+  /** The plugin's reading of a failure; runs no code of the application. Throws only on a bug of the plugin's own. */
+  read (incident: Incident): Panic {
     const { value, source, request, reply, task } = incident
+    const { copier } = this.#parts
     const normalized = copier.normalize(value)
     const method = methodOf(request)
     const route = routeOf(request)
@@ -101,67 +113,130 @@ export function createRecorder ({ logLevel, stackBudget, sampler, counter, copie
       method,
       route,
       latencyMs: latencyOf(reply),
-      fingerprint: fingerprintOf(source, method, route, normalized.type, normalized.message),
+      fingerprint: this.#fingerprints.of(source, method, route, normalized.type, normalized.message),
       // often made from the request (its url): redacted like any string of the line
-      task: typeof task === 'string' ? copier.copy(task, budgetOf(TASK_BYTES)) as string : undefined
+      task: typeof task === 'string' ? copier.copyWithin(task, TASK_BYTES) as string : undefined
     }
     return { info, normalized, incident, rank: Math.max(rankNow(), incident.rank ?? 0) }
   }
 
-  function record (panic: Panic): PanicInfo {
+  /** The PanicInfo of `value`'s first record, when it is an object recorded already (a copy). */
+  recordOf (value: unknown): PanicInfo | undefined {
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined
+    const info = this.#records.get(value)
+    return info === undefined ? undefined : copyOf(info)
+  }
+
+  /** Context, line, count, trace, channel; returns a copy of the panic's PanicInfo for the caller. */
+  record (panic: Panic): PanicInfo {
     const { info, incident, rank } = panic
-    const { request, reply } = incident
+    const { request, reply, value } = incident
+    const { context, markSpan } = this.#parts
+    // before any code of the application runs: what it reports of this value is this record
+    if (value !== null && (typeof value === 'object' || typeof value === 'function')) this.#records.set(value, info)
     recording(rank, () => {
-      if (rank === 0 && context !== undefined && request !== undefined) info.context = contextOf(context, request, copyOf(info))
-      if (rank < 2) writePanicLine(panic)
-      count(incident, info)
+      if (rank === 0 && context !== undefined && request !== undefined) info.context = this.#contextOf(context, request, copyOf(info))
+      if (rank < 2) this.#isolated(panic, () => this.#writePanicLine(panic))
+      this.#isolated(panic, () => this.#count(incident, info))
       // a request that failed: its trace says so (a request that reported and went on did not fail)
       // (a thrown Error is normalised to itself; anything else to an Error that describes it)
-      if (info.source === 'request' || info.source === 'response') markServerSpan(request as FastifyRequest, info.error === info.value ? panic.normalized.type : undefined)
-      if (rank === 0 && hasPanicSubscribers()) publishPanic({ info: copyOf(info), request, reply }, scope)
+      if (markSpan !== undefined && request !== undefined && (info.source === 'request' || info.source === 'response')) {
+        this.#isolated(panic, () => markSpan(request, info.error === info.value ? panic.normalized.type : undefined))
+      }
+      if (rank === 0 && hasPanicSubscribers()) this.#isolated(panic, () => publishPanic({ info: copyOf(info), request, reply }))
+      if (hasRecordSubscribers()) publishRecord({ info: copyOf(info), request, scope: incident.scope ?? this.#parts.scope })
     })
     return copyOf(info)
   }
 
-  // a panic of a request is written through its logger, so it carries the reqId binding
-  function logOf (incident: Incident): FastifyBaseLogger {
-    return incident.request?.log ?? rootLog
+  /** The second line of a panic whose custom handler, channel subscriber or application error handler failed. */
+  handlerFailed (incident: Incident, info: PanicInfo, failure: unknown): void {
+    this.#writeFailureLine(incident, info, failure, HANDLER_FAILED_MESSAGE, this.#parts.logLevel)
   }
 
-  function writePanicLine ({ info, normalized, incident }: Panic): void {
-    const log = logOf(incident)
-    const level = incident.level ?? logLevel
+  /** The plugin's own code failed on `incident`: a `recovery failed` line, and the count if it was not made. Never throws. */
+  recoveryFailed (incident: Incident, failure: unknown): void {
+    const labels = { source: incident.source, method: '', route: '' }
+    try {
+      labels.method = methodOf(incident.request)
+      labels.route = routeOf(incident.request)
+    } catch {
+      // a request that cannot even be read: counted without its labels
+    }
+    try {
+      if (incident.counted !== true) this.#count(incident, labels)
+    } catch {
+      // a registry that throws: the line below still says what happened
+    }
+    this.#writeFailureLine(incident, labels, failure, RECOVERY_FAILED_MESSAGE, 'error')
+  }
+
+  /** The instance closes: what log-storm sampling still carries is written. */
+  close (): void {
+    const { sampler } = this.#parts
+    if (sampler === undefined) return
+    sampler.flush()
+    this.#writeLeftOvers(sampler)
+  }
+
+  // an integration that fails (a tracer, a registry, a logger's hook) stops none of the others
+  #isolated (panic: Panic, work: () => void): void {
+    try {
+      work()
+    } catch (failure) {
+      this.#writeFailureLine(panic.incident, panic.info, failure, RECOVERY_FAILED_MESSAGE, 'error')
+    }
+  }
+
+  #writePanicLine ({ info, normalized, incident }: Panic): void {
+    const { sampler, stackBudget, copier } = this.#parts
+    const level = incident.level ?? this.#parts.logLevel
+    const log = this.#logOf(incident)
     if (!isLevelEnabled(log, level)) return
     let sampled: number | null | undefined = null
     if (sampler !== undefined) {
       sampled = sampler.take(info)
-      writeLeftOvers(sampler)
+      this.#writeLeftOvers(sampler)
     }
     if (sampled === undefined) return
     // the budget is spent only by lines that are written
     const withStack = stackBudget === undefined || stackBudget.take(info.fingerprint)
     const fields = panicFieldsOf(info, { statusCode: incident.statusCode, stackSuppressed: !withStack, skipped: sampled ?? undefined })
-    writeLine(log, level, copier.lineError(normalized, withStack, errBytesFor(log, fields)), fields, PANIC_MESSAGE)
+    writeLine([log, this.#parts.log], level, (bytes) => copier.lineError(normalized, withStack, bytes), fields, PANIC_MESSAGE)
   }
 
   // what sampling carried for a fingerprint it stopped tracking: one line, no err (nothing of those
   // panics is kept), so that lines plus what they carry still equal the panics
-  function writeLeftOvers (from: LogSampler): void {
+  #writeLeftOvers (from: LineSampler): void {
     while (from.leftOvers.length > 0) {
       const { panic, skipped } = from.leftOvers.shift() as { panic: SampledPanic, skipped: number }
-      writeLine(rootLog, logLevel, undefined, panicFieldsOf(panic, { skipped }), SAMPLED_MESSAGE)
+      writeLine([this.#parts.log], this.#parts.logLevel, undefined, panicFieldsOf(panic, { skipped }), SAMPLED_MESSAGE)
     }
   }
 
-  function close (): void {
-    if (sampler === undefined) return
-    sampler.flush()
-    writeLeftOvers(sampler)
+  #writeFailureLine (incident: Incident, info: Partial<PanicInfo>, failure: unknown, message: string, level: string): void {
+    const log = this.#logOf(incident)
+    if (!isLevelEnabled(log, level)) return
+    const { copier } = this.#parts
+    const facts: LineFacts = { statusCode: incident.reply === undefined ? undefined : incident.statusCode ?? 500 }
+    // the copy never throws, and writeLine keeps a failing logger to itself
+    writeLine([log, this.#parts.log], level, (bytes) => copier.lineError(copier.normalize(failure), true, bytes), panicFieldsOf(info, facts), message)
+  }
+
+  // a panic of a request is written through its logger, so it carries the reqId binding; a request
+  // whose logger cannot even be read has its lines written through the instance's
+  #logOf ({ request }: Incident): FastifyBaseLogger {
+    if (request === undefined) return this.#parts.log
+    try {
+      return request.log ?? this.#parts.log
+    } catch {
+      return this.#parts.log
+    }
   }
 
   // the application's function: if it throws or answers something that is not an object, the
   // panic goes on without its fields
-  function contextOf (context: PanicContext, request: FastifyRequest, info: PanicInfo): Record<string, unknown> | undefined {
+  #contextOf (context: PanicContext, request: FastifyRequest, info: PanicInfo): Record<string, unknown> | undefined {
     let fields: unknown
     try {
       fields = context(request, info)
@@ -173,32 +248,12 @@ export function createRecorder ({ logLevel, stackBudget, sampler, counter, copie
       markHandled(fields)
       return undefined
     }
-    const copy = copier.copy(fields, budgetOf(CONTEXT_BYTES))
+    const copy = this.#parts.copier.copyWithin(fields, CONTEXT_BYTES)
     return copy !== null && typeof copy === 'object' && !Array.isArray(copy) ? copy as Record<string, unknown> : undefined
   }
 
-  function handlerFailed ({ info, incident }: Panic, failure: unknown): void {
-    const log = logOf(incident)
-    if (!isLevelEnabled(log, logLevel)) return
-    const fields = panicFieldsOf(info, { statusCode: 500 })
-    writeLine(log, logLevel, copier.lineError(copier.normalize(failure), true, errBytesFor(log, fields)), fields, HANDLER_FAILED_MESSAGE)
-  }
-
-  function recoveryFailed (incident: Incident, failure: unknown): void {
-    const labels = { source: incident.source, method: methodOf(incident.request), route: routeOf(incident.request) }
-    try {
-      if (incident.counted !== true) count(incident, labels)
-    } catch {
-      // a registry that throws: the line below still says what happened
-    }
-    const log = logOf(incident)
-    const fields = panicFieldsOf(labels, { statusCode: incident.reply === undefined ? undefined : 500 })
-    // the copy never throws, and writeLine keeps a failing logger to itself
-    writeLine(log, 'error', copier.lineError(copier.normalize(failure), true, errBytesFor(log, fields)), fields, RECOVERY_FAILED_MESSAGE)
-  }
-
-  function count (incident: Incident, labels: Pick<PanicInfo, 'source' | 'method' | 'route'>): void {
-    counter?.inc(labels)
+  #count (incident: Incident, labels: Pick<PanicInfo, 'source' | 'method' | 'route'>): void {
+    this.#parts.counter?.inc(labels)
     incident.counted = true
   }
 }

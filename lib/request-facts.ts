@@ -51,6 +51,11 @@ export function routeOf (request: FastifyRequest | undefined): string {
   return request.is404 ? NOT_FOUND_ROUTE : request.routeOptions.url as string
 }
 
+/** HTTP/2 (a stream of a session, not a connection of its own): connection headers and resets differ. */
+export function isHttp2 (request: FastifyRequest): boolean {
+  return request.raw.httpVersionMajor === 2
+}
+
 // Fastify tracks a reply's start time only when it logs requests or has onResponse hooks.
 export function latencyOf (reply: FastifyReply | undefined): number | undefined {
   const elapsed = reply === undefined ? 0 : reply.elapsedTime

@@ -17,18 +17,23 @@ const MAX_CHAIN = 32
 const MAX_NAME = 128
 
 /**
- * How a library's private `Symbol('…')` is found on its objects: the object's own symbol with this
- * description, looked for by listing the object's symbols until one is found, then kept and looked
- * up (one symbol per copy of the library: another copy's is found and kept in turn).
+ * How a library's private `Symbol('…')` is found on its objects: the symbol with this description,
+ * among the object's own symbols (`inherited`: or those of its prototypes, as a Fastify scope holds
+ * its parent's state), looked for once, then kept and looked up (one symbol per copy of the
+ * library: another copy's is found and kept in turn). The one way the plugin reads another
+ * library's state: pino's bindings, @fastify/otel's request span, Fastify's chain of error handlers,
+ * its LogController and a reply's `hijacked` flag.
  */
-export function privateSymbol (description: string): (object: object) => symbol | undefined {
+export function privateSymbol (description: string, { inherited = false } = {}): (object: object) => symbol | undefined {
   let known: symbol | undefined
   return (object) => {
-    if (known !== undefined && hasOwn(object, known)) return known
-    for (const symbol of Object.getOwnPropertySymbols(object)) {
-      if (symbol.description === description) {
-        known = symbol
-        return symbol
+    if (known !== undefined && (inherited ? known in object : hasOwn(object, known))) return known
+    for (let current: object | null = object; current !== null; current = inherited ? Reflect.getPrototypeOf(current) : null) {
+      for (const symbol of Object.getOwnPropertySymbols(current)) {
+        if (symbol.description === description) {
+          known = symbol
+          return symbol
+        }
       }
     }
     return undefined

@@ -36,7 +36,10 @@ function apiOf (): Api | null {
   return api
 }
 
-/** Marks the server span of a panic's request failed; `errorType`: the thrown Error's type, undefined for a value that is not one. */
+/**
+ * Marks the server span of a panic's request failed; `errorType`: the thrown Error's type, undefined
+ * for a value that is not one. A tracer that throws throws here: the recorder keeps it from the rest.
+ */
 export function markServerSpan (request: FastifyRequest, errorType: string | undefined): void {
   const otel = apiOf()
   if (otel === null) return

@@ -20,13 +20,10 @@ function routes (app: FastifyInstance): void {
     app.get('/both', { preHandler: auth([strategies.verifyToken, strategies.verifyKey], { relation: 'and' }) }, async () => 'secret stuff')
   })
   app.post('/validate', async (_request, reply) => reply.code(400).send(new Error('bad input')))
-  app.get('/forbidden-then-bug', { preHandler: async (_request, reply) => { reply.code(403) } }, async () => {
-    return (undefined as unknown as { name: string }).name // a bug after a 4xx was set
-  })
   app.get('/own-status', async (_request, reply) => { reply.code(401); throw Object.assign(new Error('gone'), { statusCode: 404 }) })
 }
 
-const clientErrors = ['/private', '/either', '/both', '/validate', '/forbidden-then-bug', '/own-status']
+const clientErrors = ['/private', '/either', '/both', '/validate', '/own-status']
 
 test('@fastify/auth\'s 401 and reply.code(4xx) before an Error: as Fastify sends them, not a panic', async (t) => {
   const bare = Fastify()
@@ -51,17 +48,31 @@ test('@fastify/auth\'s 401 and reply.code(4xx) before an Error: as Fastify sends
   t.equal(await total(), 0, 'nothing counted')
 })
 
-test('a 5xx set on the reply, or a value that is not an Error, after reply.code(401): still a panic', async (t) => {
+test('a bug, a 5xx set on the reply, a value that is not an Error or an unusable status, after reply.code(4xx): still a panic', async (t) => {
   const { app, panics, total } = await buildApp()
   t.teardown(() => app.close())
   app.get('/unavailable', async (_request, reply) => { reply.code(503); throw new Error('secret 503') })
   app.get('/string', async (_request, reply) => { reply.code(401); throw 'secret string' }) // eslint-disable-line no-throw-literal
   app.get('/object', async (_request, reply) => { reply.code(401); throw { note: 'secret object' } }) // eslint-disable-line no-throw-literal
-  for (const url of ['/unavailable', '/string', '/object']) {
+  // the engine's own error types are bugs, not decisions (plain Fastify would answer 403 with the message)
+  app.get('/forbidden-then-bug', { preHandler: async (_request, reply) => { reply.code(403) } }, async () => {
+    return (undefined as unknown as { name: string }).name
+  })
+  app.get('/not-found-then-range', async (_request, reply) => { reply.code(404); return new Array(-1) })
+  // a status of its own that is present but not an error status decides: a panic (Fastify itself answers "500" with 500)
+  app.get('/string-status', async (_request, reply) => { reply.code(404); throw Object.assign(new Error('secret db'), { statusCode: '500' }) })
+  app.get('/fraction', async (_request, reply) => { reply.code(404); throw Object.assign(new Error('secret db'), { statusCode: 404.5 }) })
+  app.get('/negative', async (_request, reply) => { reply.code(404); throw Object.assign(new Error('secret db'), { statusCode: -1 }) })
+  app.get('/ok-status', async (_request, reply) => { reply.code(404); throw Object.assign(new Error('secret db'), { status: 200 }) })
+  app.get('/ok', async () => 'still serving')
+  const urls = ['/unavailable', '/string', '/object', '/forbidden-then-bug', '/not-found-then-range', '/string-status', '/fraction', '/negative', '/ok-status']
+  for (const url of urls) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 500, url)
-    t.equal(res.body, genericBody(res.headers['x-request-id'] as string))
+    t.equal(res.body, genericBody(res.headers['x-request-id'] as string), `${url}: the generic body, nothing of the error`)
   }
-  t.equal(panics().length, 3)
-  t.equal(await total(), 3)
+  t.equal(panics().length, urls.length, 'one line each')
+  t.equal(await total(), urls.length, 'one count each')
+  t.match(panics()[3], { err: { type: 'TypeError' }, panic: { route: '/forbidden-then-bug', statusCode: 500 } })
+  t.equal((await app.inject('/ok')).body, 'still serving')
 })

@@ -16,7 +16,9 @@ test('npm run bench runs every scenario and prints its tables', async (t) => {
   for (const contender of ['bare', 'plugin', 'plugin-process', 'naive', 'plugin-nodedupe', 'handwritten-stack', 'default', 'handwritten', 'limit', 'plugin-close']) {
     t.match(stdout, new RegExp(`\\| ${contender} \\| [\\d,]+ \\|`), contender)
   }
-  t.match(stdout, /\| happy path, GET \/ok \| plugin \| [\d,]+ \| [^|]+ \| [\d.]+ vs bare \| ≥ 0\.98 (met|NOT met) \|/)
+  t.match(stdout, /\| happy path, GET \/ok \| plugin \| [\d,]+ \| [^|]+ \| [\d.]+ vs bare \| [\d.]+ \| [\d.]+ vs bare \| ≥ 0\.98: (met|NOT met), CPU (met|NOT met) \|/)
+  t.match(stdout, /\| distinct messages, an id in each \| plugin \| [\d,]+ \|/)
+  t.match(stdout, /\| panic storm, one failure repeated \| plugin-sampled \| [\d,]+ \|/)
   t.match(stdout, /\| after 2,000 panics, distinct messages \| RSS \(MB\) \| heap used \(MB\) \|/)
   t.match(stdout, /\| naive \| [\d.]+ \| [\d.]+ \|/)
   t.match(stdout, /\| plugin \| [\d.]+ \| [\d.]+ \|/)

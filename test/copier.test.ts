@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import Fastify from 'fastify'
-import { budgetOf, type Budget } from '../lib/budget'
+import { budgetOf, JsonSizes, type Budget } from '../lib/budget'
 import { Copier } from '../lib/copier'
 import { tagOf } from '../lib/tags'
 import { REDACTED, Secrets } from '../lib/secrets'
@@ -14,7 +14,8 @@ import { REDACTED, Secrets } from '../lib/secrets'
 
 const rules = { secrets: new Secrets() }
 const copyValue = (value: unknown, budget: Budget, using: { secrets: Secrets } = rules): unknown => new Copier(using.secrets).copy(value, budget)
-const copy = (value: unknown, bytes = 48 * 1024): unknown => JSON.parse(JSON.stringify(copyValue(value, budgetOf(bytes), rules)))
+const budgetOfBytes = (bytes: number): Budget => budgetOf(bytes, new JsonSizes())
+const copy = (value: unknown, bytes = 48 * 1024): unknown => JSON.parse(JSON.stringify(copyValue(value, budgetOfBytes(bytes), rules)))
 
 test('credential-like keys are redacted at any depth, without case, `-` or `_`', async (t) => {
   const value = {
@@ -43,7 +44,7 @@ test('credential-like keys are redacted at any depth, without case, `-` or `_`',
 
 test('the redact option adds names; other keys are not touched', async (t) => {
   const custom = { secrets: new Secrets(['ssn', 'X-Tenant-Key']) }
-  const out = JSON.parse(JSON.stringify(copyValue({ SSN: '123', x_tenant_key: 'k', tokens: 3, name: 'n' }, budgetOf(4096), custom)))
+  const out = JSON.parse(JSON.stringify(copyValue({ SSN: '123', x_tenant_key: 'k', tokens: 3, name: 'n' }, budgetOfBytes(4096), custom)))
   t.same(out, { SSN: REDACTED, x_tenant_key: REDACTED, tokens: 3, name: 'n' })
   t.notOk(rules.secrets.isSecretKey('tokenizer'))
   t.ok(rules.secrets.isSecretKey('csrfToken'))
@@ -112,7 +113,7 @@ test('a budget counts every leaf: numbers, booleans and escapes too', async (t) 
     Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`key-${'k'.repeat(120)}-${i}`, Object.fromEntries(Array.from({ length: 20 }, (_, j) => [`${'q'.repeat(120)}${j}`, j]))]))
   ]) {
     for (const bytes of [256, 1024, 4096, 48 * 1024]) {
-      const size = Buffer.byteLength(JSON.stringify(copyValue(value, budgetOf(bytes), rules)))
+      const size = Buffer.byteLength(JSON.stringify(copyValue(value, budgetOfBytes(bytes), rules)))
       t.ok(size <= bytes, `${size} <= ${bytes}`)
     }
   }
@@ -149,7 +150,7 @@ test('an object is listed once, however often it is referenced (listing is what 
   let listings = 0
   Object.keys = (object: object) => { if (object === wide) listings++; return keys(object) }
   try {
-    copyValue(value, budgetOf(48 * 1024), rules)
+    copyValue(value, budgetOfBytes(48 * 1024), rules)
   } finally {
     Object.keys = keys
   }
@@ -161,11 +162,11 @@ test('an Error inside a plain copy is its type and message (the log line keeps E
 })
 
 test('once the budget is spent or its listing time is up, objects are a marker', async (t) => {
-  const spent = { ...budgetOf(4096), bytes: 0 }
+  const spent = { ...budgetOfBytes(4096), bytes: 0 }
   t.equal(copyValue({ a: 1 }, spent, rules), '')
-  const late = { ...budgetOf(4096), deadline: 0 }
+  const late = { ...budgetOfBytes(4096), deadline: 0 }
   t.equal(copyValue({ a: 1 }, late, rules), '[…]')
-  const small = JSON.parse(JSON.stringify(copyValue({ key: 'k'.repeat(40), next: { deep: 1 } }, budgetOf(64), rules)))
+  const small = JSON.parse(JSON.stringify(copyValue({ key: 'k'.repeat(40), next: { deep: 1 } }, budgetOfBytes(64), rules)))
   t.ok(Buffer.byteLength(JSON.stringify(small)) <= 64)
 })
 

@@ -3,7 +3,9 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { buildApp, genericBody, recovery } from './helper'
-import { developmentPage as developmentPageIn, escape, type PanicFacts } from '../lib/development-page'
+import { DevelopmentPage, escape } from '../lib/development-page'
+import type { PanicFacts } from '../lib/panic-reply'
+import { Secrets } from '../lib/secrets'
 import Fastify from 'fastify'
 
 // Contract §13: the developer page, refused unless NODE_ENV is exactly "development".
@@ -17,7 +19,8 @@ function developmentEnv (t: Test, value: string | null = 'development'): void {
 
 // the application's root, as the plugin takes it at registration: only files inside it are read
 const ROOT = realpathSync.native(process.cwd())
-const developmentPage = (panic: PanicFacts): { html: string, csp: string } => developmentPageIn(panic, ROOT)
+const page = new DevelopmentPage(ROOT, new Secrets())
+const developmentPage = (panic: PanicFacts): { html: string, csp: string } => page.page(panic)
 
 /** A directory inside the application's root, removed when the test ends. */
 function sourceDir (t: Test, prefix: string): string {

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { Registry } from 'prom-client'
-import { installErrorHandler } from '../lib/error-handler-chain'
+import { joinErrorHandlers } from '../lib/error-handler-chain'
 import { FASTIFY_MAJOR, genericBody, recovery } from './helper'
 
 // An application error handler at the root, set before or after the plugin, never stops the app
@@ -82,8 +82,11 @@ for (const order of ['before', 'after'] as const) {
       const metric = await registry.getSingleMetric('fastify_panics_total')?.get()
       t.equal(metric?.values.reduce((sum, value) => sum + value.value, 0), expected, `${url}: one count`)
     }
-    t.match(lines.find((line) => line.msg === 'panic recovered' && /handler rejects/.test(line.err?.message))?.err, { type: 'Error' }, 'what the handler failed with is the panic')
-    t.match(lines.find((line) => line.msg === 'panic recovered' && line.err?.type === 'TypeError')?.err?.message, /field/, 'a bug in the handler is the panic')
+    // a panic the handler fails on is the line; what it failed with, a `recovery handler failed` line
+    const failed = lines.filter((line) => line.msg === 'recovery handler failed')
+    t.match(failed.find((line) => /handler rejects/.test(line.err?.message))?.err, { type: 'Error' }, 'what the handler rejected with is on record')
+    t.match(failed.find((line) => line.err?.type === 'TypeError')?.err?.message, /field/, 'a bug in the handler is on record')
+    t.match(lines.find((line) => line.msg === 'panic recovered' && line.err?.message === 'reject'), { panic: { statusCode: 500 } }, 'the panic it failed on is the panic line')
     t.equal((await app.inject('/ok')).body, 'still serving')
     t.same(warnings.filter((code) => code === 'FSTWRN004'), [], 'no "overriding an errorHandler" warning from Fastify')
   })
@@ -143,7 +146,7 @@ test('a handler of a parent scope sees the errors of the plugin\'s scope first',
 })
 
 test('a Fastify without an error handler chain is refused at registration', async (t) => {
-  t.throws(() => installErrorHandler({ version: '4.0.0' } as unknown as FastifyInstance, () => {}), { code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY', message: /4\.0\.0/ })
+  t.throws(() => joinErrorHandlers({ version: '4.0.0' } as unknown as FastifyInstance, () => {}, (handler) => handler), { code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY', message: /4\.0\.0/ })
   const odd = { version: '5.99.0', [Symbol('fastify.errorHandler')]: 'not a chain' }
-  t.throws(() => installErrorHandler(odd as unknown as FastifyInstance, () => {}), { code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY' })
+  t.throws(() => joinErrorHandlers(odd as unknown as FastifyInstance, () => {}, (handler) => handler), { code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY' })
 })

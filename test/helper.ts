@@ -8,7 +8,7 @@ import { chromium, type Browser } from 'playwright-core'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
-import { isIgnored } from '../lib/process'
+import { isIgnored } from '../lib/foreign-promise'
 
 // index.ts ends with the CommonJS trio (module.exports = plugin); its public types are the
 // hand-written ones in types/, so the tests see the plugin exactly as users do.
@@ -56,11 +56,14 @@ export interface TestApp {
  */
 export async function buildApp (
   options: FastifyRecoveryOptions = {},
-  fastifyOptions: FastifyServerOptions = {}
+  fastifyOptions: FastifyServerOptions = {},
+  /** What the application does before it registers the plugin (an error handler of its own). */
+  before?: (app: FastifyInstance) => void
 ): Promise<TestApp> {
   const lines: LogLine[] = []
   const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
   const app = Fastify({ logger: { level: 'info', stream }, ...fastifyOptions })
+  before?.(app)
   const registry = new Registry()
   const metrics = options.metrics === false ? false : { registry, ...options.metrics }
   await app.register(recovery, { ...options, metrics })

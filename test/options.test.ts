@@ -21,7 +21,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['metrics', { metrics: true }, /option "metrics" must be false or \{ name, registry, endpoint \}, got true/],
   ['metrics array', { metrics: [] }, /option "metrics"/],
   ['metrics.name', { metrics: { name: 'has-dash' } }, /option "metrics.name" must be a Prometheus metric name, got "has-dash"/],
-  ['metrics.registry', { metrics: { registry: {} } }, /option "metrics.registry" must be a prom-client Registry, got Object \{\}/],
+  ['metrics.registry', { metrics: { registry: {} } }, /option "metrics.registry" must be a prom-client Registry, got \{\}/],
   ['metrics.registry null', { metrics: { registry: null } }, /option "metrics.registry"/],
   ['metrics.endpoint', { metrics: { endpoint: 'metrics' } }, /option "metrics.endpoint" must be false or a path starting with '\/', got "metrics"/],
   ['process', { process: 'yes' }, /option "process" must be true, false or \{ unhandledRejection, uncaughtException, shutdownTimeout \}, got "yes"/],
@@ -33,8 +33,8 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['redact with a number', { redact: [42] }, /option "redact" must be .*, got 42/],
   ['redact with a long name', { redact: ['k'.repeat(129)] }, /option "redact"/],
   ['redact too long', { redact: Array(1001).fill('k') }, /option "redact"/],
-  ['context', { context: { userId: 1 } }, /option "context" must be a synchronous function of \(request, info\), got Object \{"userId":1\}/],
-  ['an async context', { context: async () => ({ userId: 1 }) }, /option "context" must be a synchronous function of \(request, info\), got \[Function context\]/],
+  ['context', { context: { userId: 1 } }, /option "context" must be a synchronous function of \(request, info\), got \{ userId: 1 \}/],
+  ['an async context', { context: async () => ({ userId: 1 }) }, /option "context" must be a synchronous function of \(request, info\), got \[AsyncFunction: context\]/],
   ['an unknown option', { closeConnections: true }, /unknown option "closeConnections" \(the options are message, closeConnection/]
 ]
 

@@ -5,9 +5,9 @@ import { Registry } from 'prom-client'
 import { ProcessNet, type ProcessHost } from '../lib/process'
 import type { ProcessSettings } from '../lib/options'
 import { Copier } from '../lib/copier'
-import { createRecorder } from '../lib/record'
-import { buildDefaultReply } from '../lib/default-reply'
-import { createShield } from '../lib/last-resort'
+import { Recorder } from '../lib/record'
+import { PanicReplies } from '../lib/panic-reply'
+import { Recoverer } from '../lib/recover'
 import { Secrets } from '../lib/secrets'
 import { counterValue, recovery, sleep } from './helper'
 import { PanicCounter } from '../lib/metrics'
@@ -26,23 +26,23 @@ async function netApp (host: FakeHost, settings: Partial<ProcessSettings> = {}, 
   const lines: Array<Record<string, any>> = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } }, ...logger }, forceCloseConnections: false })
   const registry = new Registry()
-  const recorder = createRecorder({
+  const copier = new Copier(new Secrets())
+  const recorder = new Recorder({
     logLevel: 'error',
     stackBudget: undefined,
     sampler: undefined,
     scope: app,
     counter: new PanicCounter(registry, 'fastify_panics_total'),
-    copier: new Copier(new Secrets()),
+    copier,
     log: app.log,
-    context: undefined
+    context: undefined,
+    markSpan: undefined
   })
-  const defaultReply = buildDefaultReply({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id', development: false, root: '' })
+  const replies = new PanicReplies({ message: 'Internal Server Error', closeConnection: 'auto', requestIdHeader: 'x-request-id' })
   const net = new ProcessNet({
     fastify: app,
     settings: { unhandledRejection: 'log', uncaughtException: 'exit', shutdownTimeout: 1000, ...settings },
-    recorder,
-    shield: createShield(recorder, defaultReply),
-    defaultReply,
+    recoverer: new Recoverer({ recorder, replies, handler: undefined, handlerTimeout: 1000, describe: (value) => copier.describe(value) }),
     host
   })
   app.addHook('onRequest', net.enter)

@@ -13,6 +13,7 @@ export interface CapturedPanics {
 
 /**
  * Collects the panics `app` records from now on (its child scopes' included, no other instance's),
- * through the `fastify-recovery.panic` diagnostics channel. Works with any test runner.
+ * until `stop()` or until the app closes. Works with any test runner. Given no instance (`undefined`,
+ * `null`), it captures nothing and throws nothing.
  */
-export declare function capturePanics (app: FastifyInstance): CapturedPanics
+export declare function capturePanics (app: FastifyInstance | undefined | null): CapturedPanics

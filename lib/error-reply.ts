@@ -16,7 +16,7 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 const MAX_ERROR_HEADERS = 50
 
 /** The reply to a client or service error with status `statusCode`. */
-export function passThroughReply (value: object, statusCode: number, reply: FastifyReply): ReplyPlan {
+export function errorReply (value: object, statusCode: number, reply: FastifyReply): ReplyPlan {
   const headers = errorHeaders(value)
   // Fastify's `instanceof Error`, found without running code (a Proxy on the chain would)
   if (!inherits(value, Error.prototype)) return { statusCode, headers, body: value }
@@ -60,7 +60,7 @@ function errorHeaders (value: object): Record<string, HeaderValue> {
 }
 
 // Fastify serializes an error through the route's response schema for its status when there is
-// one; doing the same keeps pass-through replies byte-identical on such routes.
+// one; doing the same keeps these replies byte-identical on such routes.
 function serializeWithRouteSchema (reply: FastifyReply, statusCode: number, value: object, fields: { message?: string }): string | undefined {
   let serializer = reply.getSerializationFunction(String(statusCode)) ?? reply.getSerializationFunction(`${Math.floor(statusCode / 100)}xx`)
   if (serializer !== undefined && typeof serializer !== 'function') {

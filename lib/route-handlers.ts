@@ -1,0 +1,103 @@
+import { types } from 'node:util'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { awaitable } from './foreign-promise'
+import type { Recoverer } from './recover'
+import { hasAnswered } from './send'
+
+// Route handlers whose failures never reach an error handler, covered where they are registered (an
+// onRoute hook of the plugin's scope):
+// - A handler that fails after it answered (`reply.code(202).send()`, then a post-processing step
+//   throws or rejects), contract §18: Fastify only warns that the reply was sent, or writes its own
+//   "Promise errored, but reply.sent = true" line with the raw error, secrets and all. It is a panic
+//   with source 'response': one line, one count; nothing more is written to the client, and Fastify
+//   writes no line of its own for it.
+// - A `{ websocket: true }` route of @fastify/websocket, contract §14: its handler runs after the
+//   upgrade, outside Fastify's error handling; @fastify/websocket catches what it throws or rejects
+//   with and hands it to its own `errorHandler`. A failure is recorded as a panic of its request (one
+//   line, one count, the channel) and handed on unchanged, so @fastify/websocket treats the socket as
+//   it always does. The plugin's onRoute hook runs before @fastify/websocket's when the plugin is
+//   registered first. A throw inside a socket's event listener never reaches either: it is an
+//   uncaught exception (the process net's), or reported (`app.recovery.report`).
+// What fails before the handler answered goes to Fastify, as without the plugin. On a successful
+// request, the cover costs a call, and a `then` on an async handler's promise.
+
+type RouteHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
+type WebsocketHandler = (this: FastifyInstance, socket: unknown, request: FastifyRequest) => unknown
+type CoveredRoute = Omit<RouteOptions, 'handler'> & { handler: unknown, websocket?: boolean, wsHandler?: WebsocketHandler }
+
+export const WEBSOCKET_ORDER_MESSAGE = 'fastify-recovery: @fastify/websocket was registered before this plugin, so the failures ' +
+  'of websocket route handlers reach only its errorHandler; register fastify-recovery before @fastify/websocket to cover them'
+
+/** Covers the route handlers `scope` registers from now on. */
+export function coverRouteHandlers (scope: FastifyInstance, recoverer: Recoverer): void {
+  // @fastify/websocket's onRoute hook would run first and keep the websocket handler to itself
+  const websocketFirst = scope.hasDecorator('websocketServer')
+  if (websocketFirst) scope.log.warn(WEBSOCKET_ORDER_MESSAGE)
+  scope.addHook('onRoute', (options) => {
+    const route = options as CoveredRoute
+    if (route.websocket === true && typeof route.wsHandler !== 'function') {
+      if (!websocketFirst && typeof route.handler === 'function') route.handler = coveredWebsocket(route.handler as WebsocketHandler)
+      return
+    }
+    if (typeof route.wsHandler === 'function' && !websocketFirst) route.wsHandler = coveredWebsocket(route.wsHandler)
+    if (typeof route.handler === 'function') route.handler = covered(route.handler as RouteHandler)
+  })
+
+  function covered (handler: RouteHandler): RouteHandler {
+    return function fastifyRecoveryRouteHandler (request, reply) {
+      let result: unknown
+      try {
+        result = handler.call(this, request, reply)
+      } catch (failure) {
+        if (!answeredWhole(reply)) throw failure
+        failedAfterReply(failure, request, reply)
+        return undefined
+      }
+      if (!types.isPromise(result)) return result
+      const failed = (failure: unknown): undefined => {
+        if (!answeredWhole(reply)) throw failure
+        failedAfterReply(failure, request, reply)
+        return undefined
+      }
+      try {
+        return result.then(undefined, failed)
+      } catch {
+        // a promise whose `then` cannot be used (a hostile constructor): Fastify's, as without the plugin
+        return result
+      }
+    }
+  }
+
+  // answered, and not a response broken mid-body (raw writes, then a throw): that one goes to the
+  // error handler, which breaks it (contract §3)
+  function answeredWhole (reply: FastifyReply): boolean {
+    return hasAnswered(reply) && !(reply.raw.headersSent && !reply.raw.writableEnded)
+  }
+
+  function failedAfterReply (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    recoverer.recover({ value, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
+  }
+
+  function coveredWebsocket (handler: WebsocketHandler): WebsocketHandler {
+    return function fastifyRecoveryWebsocketHandler (socket, request) {
+      let result: unknown
+      try {
+        result = handler.call(this, socket, request)
+      } catch (error) {
+        recordWebsocketFailure(error, request)
+        throw error
+      }
+      if (!types.isPromise(result)) return result
+      // what @fastify/websocket `.catch`es: the same failure, once it is recorded
+      return Promise.resolve(awaitable(result)).catch((error: unknown) => {
+        recordWebsocketFailure(error, request)
+        throw error
+      })
+    }
+  }
+
+  // the socket is @fastify/websocket's: nothing is answered
+  function recordWebsocketFailure (value: unknown, request: FastifyRequest): void {
+    recoverer.recover({ value, source: 'request', request, respond: 'none' })
+  }
+}
