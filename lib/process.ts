@@ -21,8 +21,14 @@ type Failure = 'unhandledRejection' | 'uncaughtException'
 export interface ProcessHost {
   on (event: Failure, listener: (value: unknown, promise?: unknown) => void): unknown
   removeListener (event: Failure, listener: (value: unknown, promise?: unknown) => void): unknown
+  listeners (event: Failure): Function[]
   exit (code: number): void
 }
+
+export const SHUTDOWN_LISTENER_MESSAGE = 'fastify-recovery: another listener ends the process on the first unhandled rejection or ' +
+  'uncaught exception (close-with-grace, as `fastify start` of fastify-cli installs it): the process net\'s \'log\' cannot keep the ' +
+  'server serving, and that listener logs the raw error without its request; run the server from a file of your own ' +
+  '(the README\'s fastify-cli section) to keep the net\'s choices'
 
 /** The nets of one process, kept on the host: each failure goes to one of them. */
 interface ProcessNets {
@@ -86,6 +92,17 @@ export class ProcessNet {
       host.on('uncaughtException', registry.onException)
     }
     registry.nets.add(this)
+    this.#warnOfShutdownListeners(registry)
+  }
+
+  // close-with-grace listens to both failures with one function that closes the app and exits;
+  // nothing the plugin does stops it (only its caller can tell it which events to skip): it is told
+  #warnOfShutdownListeners (registry: ProcessNets): void {
+    const { host, fastify } = this.#parts
+    const ours = new Set<Function>([registry.onRejection, registry.onException])
+    const onException = new Set(host.listeners('uncaughtException'))
+    const shared = host.listeners('unhandledRejection').some((listener) => !ours.has(listener) && onException.has(listener))
+    if (shared) fastify.log.warn(SHUTDOWN_LISTENER_MESSAGE)
   }
 
   /** onClose: the listeners go with the last instance. During a shutdown they stay, so a second fatal error still exits at once. */
@@ -114,7 +131,10 @@ export class ProcessNet {
     const registry = (host as HostWithNets)[kNets] as ProcessNets
     const fatal = failure === 'uncaughtException'
     const exit = this.#isStartupFailure(value) || (fatal ? settings.uncaughtException : settings.unhandledRejection) === 'exit'
-    const context = this.#storage.getStore()
+    let context = this.#storage.getStore()
+    // Fastify runs the onClose hooks where the last in-flight request ended: during the shutdown,
+    // what runs in the context of a request already answered is the shutdown's, and belongs to none
+    if (registry.shuttingDown && context !== undefined && !unanswered(context)) context = undefined
     // the net answers the culprit only (the request whose context raised it): any other request goes on
     const culprit = exit && !registry.shuttingDown && context !== undefined && unanswered(context)
     recoverer.recover({

@@ -120,11 +120,11 @@ function sendOf (reply: FastifyReply, payload: unknown): FastifyReply {
 /**
  * The plugin replies to `reply`: held from now on, and every `reply.send` that is not the plugin's
  * own is guarded — a double fault gets the fallback; the custom handler's own send of an Error or of
- * the thrown value gets the default reply instead.
+ * the thrown value gets the default reply instead. Once per reply: the error handler sends a failure
+ * on a guarded reply to the double fault, and the process net answers no reply that says it was sent.
  */
 export function guard (reply: FastifyReply, parts: GuardParts): void {
   const state = stateOf(reply)
-  if (state.guard !== undefined) return
   state.guard = { value: parts.value, fallback: parts.fallback, onDoubleFault: parts.onDoubleFault, inFlight: false, refused: false }
   hold(reply, true)
 }

@@ -3,7 +3,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify'
 import pino from 'pino'
 import ecsFormat from '@elastic/ecs-pino-format'
 import { Registry } from 'prom-client'
-import { recovery } from './helper'
+import { buildApp, genericBody, recovery } from './helper'
 
 // Contract §6: the line's `err` is handed to the logger as an Error, so the logger's own `err`
 // serializer and formatters decide its shape.
@@ -88,4 +88,26 @@ test('a logger without an err serializer writes the copy as JSON in pino\'s shap
   t.match(written.find((entry) => entry.msg === 'panic recovered')?.err, {
     type: 'Error', message: 'plain logger: inner', stack: /caused by: Error: inner/, token: '[redacted]'
   })
+})
+
+test('a request whose logger cannot be used: the line is written through the instance\'s logger, never dropped', async (t) => {
+  const { app, lines, panics, total } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/getter', { onRequest: async (request) => { Object.defineProperty(request, 'log', { get () { throw new Error('log getter') } }) } }, async () => {
+    throw new Error('boom behind a broken logger')
+  })
+  const throwing = { ...app.log, error () { throw new Error('the request logger fails') }, isLevelEnabled: () => true }
+  app.get('/method', { onRequest: async (request) => { Object.defineProperty(request, 'log', { value: throwing }) } }, async () => {
+    throw new Error('boom with a failing logger')
+  })
+  app.get('/ok', async () => 'still serving')
+  for (const url of ['/getter', '/method']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 500, url)
+    t.equal(res.body, genericBody(res.headers['x-request-id'] as string))
+  }
+  t.match(panics(), [{ err: { message: 'boom behind a broken logger' } }, { err: { message: 'boom with a failing logger' } }], 'both lines, through the instance\'s logger')
+  t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0, 'not a failure of the plugin')
+  t.equal(await total(), 2)
+  t.equal((await app.inject('/ok')).body, 'still serving')
 })

@@ -160,3 +160,20 @@ test("'exit': a failure of the shutdown itself (an onClose hook) is recorded wit
     t.match(shutdown?.panic, { source: 'process', method: '', route: '' })
   }
 })
+
+// Fastify runs the onClose hooks where the last in-flight request ended: a timer an onClose hook
+// starts used to carry that request's context, and its failure was logged with that innocent
+// request's reqId and route.
+test("'exit' on an uncaught exception, a request in flight: the shutdown's own failure is attributed to no request", async (t) => {
+  const server = await start(t, { uncaughtException: 'exit', shutdownTimeout: 3000 }, { CLOSE_HOOK: 'timer', SLOW_MS: '300' })
+  const slow = get(server.port, '/slow', 2000)
+  await sleep(50)
+  await get(server.port, '/crash', 500)
+  t.equal((await slow).statusCode, 200, 'the request in flight finished')
+  t.equal((await server.exited).code, 1)
+  const shutdown = panicLines(server).find((line) => line.err?.message === 'onClose timer failed')
+  t.ok(shutdown, 'the shutdown\'s failure is recorded')
+  t.notOk('reqId' in (shutdown ?? {}), 'with no request: not the one that was in flight')
+  t.match(shutdown?.panic, { source: 'process', method: '', route: '' })
+  t.match(panicLines(server).find((line) => line.err?.message === 'timer bug in /crash'), { reqId: 'req-2', panic: { route: '/crash' } }, 'the culprit\'s own failure keeps its request')
+})

@@ -146,3 +146,22 @@ test('when recording itself fails, report still returns an answer and never thro
   t.match(lines.filter((line) => line.msg === 'recovery failed'), [{ err: { message: 'routeOptions getter' }, panic: { source: 'reported' } }])
   t.equal(await count({ source: 'reported' }), 1, 'still counted once')
 })
+
+test('a request that cannot be read and a registry that throws: report still answers, and the line says why', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const registry = new Registry()
+  const counter = new Counter({ name: 'fastify_panics_total', help: 'h', labelNames: ['method', 'route', 'source'], registers: [registry] })
+  const app = Fastify({ logger: { stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  await app.register(recovery, { metrics: { registry } })
+  t.teardown(() => app.close())
+  let info: unknown
+  app.get('/broken', async (request) => {
+    Object.defineProperty(request, 'routeOptions', { get () { throw new Error('routeOptions getter') } })
+    counter.inc = () => { throw new Error('the registry is broken') }
+    info = app.recovery.report(new Error('caught'), { request })
+    return 'ok'
+  })
+  t.equal((await app.inject('/broken')).body, 'ok')
+  t.match(info, { error: { code: 'FST_RECOVERY_NOT_RECORDED' } })
+  t.match(lines.filter((line) => line.msg === 'recovery failed'), [{ err: { message: 'routeOptions getter' }, panic: { source: 'reported', route: '' } }])
+})

@@ -44,3 +44,31 @@ test('over a real socket: a CR/LF request id injects no header and no second res
   t.notMatch(res.body, /\r\nHTTP\/1\.1 200/, 'no raw CR/LF in the body')
   t.equal(panics().length, 1)
 })
+
+test('the id goes back in the header it came in: Fastify\'s own requestIdHeader is the default', async (t) => {
+  const { app } = await buildApp({}, { requestIdHeader: 'x-correlation-id' })
+  t.teardown(() => app.close())
+  app.get('/boom', async () => { throw new Error('x') })
+  const res = await app.inject({ url: '/boom', headers: { 'x-correlation-id': 'from-the-gateway' } })
+  t.equal(res.headers['x-correlation-id'], 'from-the-gateway')
+  t.notOk('x-request-id' in res.headers, 'not a second header of the plugin\'s own')
+  t.equal(res.json().requestId, 'from-the-gateway')
+  // the option, when given, wins
+  const { app: other } = await buildApp({ requestIdHeader: 'x-trace' }, { requestIdHeader: 'x-correlation-id' })
+  t.teardown(() => other.close())
+  other.get('/boom', async () => { throw new Error('x') })
+  t.equal((await other.inject({ url: '/boom', headers: { 'x-correlation-id': 'c' } })).headers['x-trace'], 'c')
+  // Fastify without a requestIdHeader (its default: false): x-request-id
+  const { app: plain } = await buildApp()
+  t.teardown(() => plain.close())
+  plain.get('/boom', async () => { throw new Error('x') })
+  t.equal((await plain.inject('/boom')).headers['x-request-id'], 'req-1')
+})
+
+test('a header that decides framing, caching or the connection is refused at registration, naming the option', async (t) => {
+  for (const name of ['content-length', 'Transfer-Encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'cache-control', 'content-type']) {
+    const error = await buildApp({ requestIdHeader: name }).then(() => undefined, (failure: unknown) => failure)
+    t.ok(error instanceof TypeError, `${name}: a TypeError`)
+    t.match(error, { code: 'FST_RECOVERY_INVALID_OPTION', message: new RegExp(`option "requestIdHeader" must be a header that decides neither.*got "${name}"`) })
+  }
+})

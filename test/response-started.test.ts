@@ -30,3 +30,21 @@ test('a handler that wrote its head and part of the body, then threw', async (t)
   t.equal(await count({ source: 'request' }), 0)
   t.equal((await rawRequest(port, ['GET /ok HTTP/1.1\r\nHost: x\r\n\r\n'])).statusCode, 200, 'still serving')
 })
+
+test('when recording it fails (a request the plugin cannot read), the last resort still breaks the response', async (t) => {
+  const { app, lines, count } = await buildApp()
+  t.teardown(() => app.close())
+  app.get('/partial', async (request, reply) => {
+    reply.raw.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' })
+    reply.raw.write('first half')
+    Object.defineProperty(request, 'routeOptions', { get () { throw new Error('routeOptions getter') } })
+    throw new Error('second half failed')
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
+  t.ok(res.closed, 'the connection is destroyed')
+  t.notMatch(res.body, /0\r\n\r\n$/)
+  t.match(lines.filter((line) => line.msg === 'recovery failed'), [{ err: { message: 'routeOptions getter' } }])
+  t.equal(await count({ source: 'response' }), 1, 'counted once')
+})

@@ -104,3 +104,28 @@ test('sampling is validated at registration', async (t) => {
     await app.close()
   }
 })
+
+// Forgetting the oldest fingerprints used to delete entries one by one from the front of a Map, whose
+// iterator then skips the holes left: ~12 µs per new fingerprint at 10,000 tracked, ~1 µs at 1,000.
+// Two generations forget in constant time whatever the capacity (printed, not asserted).
+test('a new fingerprint costs the same whatever the capacity: the oldest are forgotten a generation at a time', async (t) => {
+  const perNew: Record<number, number> = {}
+  for (const capacity of [1_000, 10_000]) {
+    const sampler = new LogSampler({ first: 1, every: 100, windowMs: 60_000 }, capacity)
+    for (let i = 0; i < capacity * 2; i++) sampler.take(panic(`warm ${i}`), i)
+    const started = performance.now()
+    for (let i = 0; i < 50_000; i++) sampler.take(panic(`new ${i}`), capacity * 2 + i)
+    perNew[capacity] = (performance.now() - started) * 1000 / 50_000
+    t.ok(sampler.size <= capacity, `at most ${capacity} tracked`)
+    sampler.leftOvers.length = 0
+  }
+  t.comment(`µs per new fingerprint: ${Object.entries(perNew).map(([capacity, us]) => `${capacity} tracked: ${us.toFixed(2)}`).join(', ')}`)
+})
+
+test('what the forgotten generation carried is handed over, every fingerprint of it', async (t) => {
+  const sampler = new LogSampler({ first: 1, every: 100, windowMs: 60_000 }, 4)
+  for (const name of ['a', 'b']) for (let i = 0; i < 3; i++) sampler.take(panic(name), i)
+  for (const name of ['c', 'd', 'e', 'f']) sampler.take(panic(name), 10)
+  t.same(sampler.leftOvers, [{ panic: panic('a'), skipped: 2 }, { panic: panic('b'), skipped: 2 }])
+  t.ok(sampler.size <= 4)
+})

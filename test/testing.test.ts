@@ -90,3 +90,59 @@ test('the README\'s node:test example runs under node --test', async (t) => {
   t.equal(code, 0, output)
   t.match(output, /# pass 1/)
 })
+
+test('given no instance (a test that captures before its app exists): nothing captured, nothing thrown, other apps unchanged', async (t) => {
+  const none = capturePanics(undefined)
+  const nothing = capturePanics(null)
+  const { app, panics } = await buildApp()
+  t.teardown(() => app.close())
+  const captured = capturePanics(app)
+  t.teardown(() => captured.stop())
+  app.get('/boom', async () => { throw new Error('boom') })
+  const uncaught: unknown[] = []
+  const onUncaught = (error: unknown): void => { uncaught.push(error) }
+  process.on('uncaughtException', onUncaught)
+  t.teardown(() => process.removeListener('uncaughtException', onUncaught))
+  t.equal((await app.inject('/boom')).statusCode, 500)
+  await sleep(10)
+  t.same(uncaught, [], 'no subscriber throws')
+  t.same([none.panics.length, nothing.panics.length], [0, 0])
+  t.doesNotThrow(() => { none.clear(); none.stop(); nothing.stop() })
+  t.equal(captured.panics.length, 1)
+  t.equal(panics().length, 1)
+})
+
+test('a child scope\'s capture sees what that scope records every way: its routes, its report() and run(), a report made in the custom handler', async (t) => {
+  const { app } = await buildApp({ handler: (info, request) => { app.recovery.report(new Error(`reported by the handler of ${info.route ?? ''}`), { request }) } })
+  t.teardown(() => app.close())
+  let scope: typeof app | undefined
+  app.register(async (child) => {
+    scope = child
+    child.get('/child', async () => { throw new Error('child route') })
+  })
+  app.get('/root', async () => { throw new Error('root route') })
+  await app.ready()
+  const inChild = capturePanics(scope)
+  const inRoot = capturePanics(app)
+  t.teardown(() => { inChild.stop(); inRoot.stop() })
+  await app.inject('/child')
+  scope?.recovery.report(new Error('child report'))
+  await scope?.recovery.run(async () => { throw new Error('child task') })
+  await app.inject('/root')
+  await sleep(10)
+  t.same(inChild.panics.map((info) => (info.error as Error).message), ['child route', 'reported by the handler of /child', 'child report', 'child task'])
+  t.same(inRoot.panics.map((info) => (info.error as Error).message), ['child route', 'reported by the handler of /child', 'child report', 'child task', 'root route', 'reported by the handler of /root'])
+})
+
+test('a capture stops when its instance closes: a forgotten stop() keeps no closed app alive', async (t) => {
+  const { app } = await buildApp()
+  let child: typeof app | undefined
+  app.register(async (scope) => { child = scope })
+  await app.ready()
+  const captures = [capturePanics(app), capturePanics(child)]
+  t.equal(channel('fastify-recovery.record').hasSubscribers, true)
+  await app.close()
+  t.equal(channel('fastify-recovery.record').hasSubscribers, false, 'both captures stopped')
+  t.equal(channel('fastify-recovery.close').hasSubscribers, false)
+  t.same(captures.map((captured) => captured.panics.length), [0, 0])
+})
