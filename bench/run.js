@@ -150,7 +150,7 @@ async function measure (scenario) {
     const order = scenario.contenders.map((_, i) => scenario.contenders[(i + round) % scenario.contenders.length])
     for (const name of order) {
       const server = await startServer(name)
-      await load(server.port, scenario.path, warmup)
+      if (warmup > 0) await load(server.port, scenario.path, warmup)
       const before = cpuTimeOf(server.child.pid)
       const { rate, requests, errors } = await load(server.port, scenario.path, duration)
       const cpu = (cpuTimeOf(server.child.pid) - before) / requests

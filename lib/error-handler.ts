@@ -8,7 +8,7 @@ import type { PanicReplies } from './panic-reply'
 import type { Recoverer } from './recover'
 import { requestIdOf } from './request-facts'
 import { causeChainOf, isError } from './safe-read'
-import { failedWhileSending, guard, hasAnswered, isGuarded, responseState, sendPlan, watcherOf, watchSends, type SendWatcher } from './send'
+import { failedWhileSending, guard, isGuarded, responseState, sendPlan, watcherOf, watchSends, type SendWatcher } from './send'
 
 // What Fastify hands to error handlers (contract §2, §18). Fastify keeps a scope's error handlers as a
 // chain (lib/error-handler-chain.ts): the application's own — `setErrorHandler` at the root or in a
@@ -184,11 +184,12 @@ export class ErrorHandling {
     return Promise.resolve(awaitable(result)).then(undefined, failed)
   }
 
-  // What a handler threw or rejected with. After it answered: a failure of its own, recorded (its
-  // reply stands). Else it goes on to the next handler, as Fastify hands on a rejection — a
-  // synchronous throw too, which Fastify would otherwise send as the reply when it is not an Error.
+  // What a handler threw or rejected with. After it (or the plugin) answered: a failure of its own,
+  // recorded (the reply stands). Else it goes on to the next handler, as Fastify hands on a rejection —
+  // a synchronous throw too, which Fastify would otherwise send as the reply when it is not an Error
+  // (a response the route itself started with raw writes is the plugin's to break).
   #failed (episode: Episode, failure: unknown, request: FastifyRequest, reply: FastifyReply): unknown {
-    if (hasAnswered(reply)) {
+    if (episode.answered || reply.sent || isGuarded(reply)) {
       this.#parts.recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
       return undefined
     }

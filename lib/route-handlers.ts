@@ -1,6 +1,5 @@
 import { types } from 'node:util'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { awaitable } from './foreign-promise'
 import type { Recoverer } from './recover'
 import { hasAnswered } from './send'
 
@@ -43,61 +42,55 @@ export function coverRouteHandlers (scope: FastifyInstance, recoverer: Recoverer
     if (typeof route.handler === 'function') route.handler = covered(route.handler as RouteHandler)
   })
 
+  // before the reply, or a response broken mid-body (raw writes, then a throw): the error handler's,
+  // which answers or breaks it (contract §3); after it, recorded here
+  const failedAfterReply = (failure: unknown, request: FastifyRequest, reply: FastifyReply): boolean => {
+    if (!hasAnswered(reply) || (reply.raw.headersSent && !reply.raw.writableEnded)) return false
+    recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
+    return true
+  }
+  // recorded, then handed on unchanged (what @fastify/websocket `.catch`es); the socket is
+  // @fastify/websocket's: nothing is answered
+  const websocketFailed = (failure: unknown, _socket: unknown, request: FastifyRequest): boolean => {
+    recoverer.recover({ value: failure, source: 'request', request, respond: 'none' })
+    return false
+  }
+
   function covered (handler: RouteHandler): RouteHandler {
     return function fastifyRecoveryRouteHandler (request, reply) {
-      let result: unknown
-      try {
-        result = handler.call(this, request, reply)
-      } catch (failure) {
-        if (!answeredWhole(reply)) throw failure
-        failedAfterReply(failure, request, reply)
-        return undefined
-      }
-      if (!types.isPromise(result)) return result
-      const failed = (failure: unknown): undefined => {
-        if (!answeredWhole(reply)) throw failure
-        failedAfterReply(failure, request, reply)
-        return undefined
-      }
-      try {
-        return result.then(undefined, failed)
-      } catch {
-        // a promise whose `then` cannot be used (a hostile constructor): Fastify's, as without the plugin
-        return result
-      }
+      return settled(handler, this, request, reply, failedAfterReply)
     }
-  }
-
-  // answered, and not a response broken mid-body (raw writes, then a throw): that one goes to the
-  // error handler, which breaks it (contract §3)
-  function answeredWhole (reply: FastifyReply): boolean {
-    return hasAnswered(reply) && !(reply.raw.headersSent && !reply.raw.writableEnded)
-  }
-
-  function failedAfterReply (value: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    recoverer.recover({ value, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
   }
 
   function coveredWebsocket (handler: WebsocketHandler): WebsocketHandler {
     return function fastifyRecoveryWebsocketHandler (socket, request) {
-      let result: unknown
-      try {
-        result = handler.call(this, socket, request)
-      } catch (error) {
-        recordWebsocketFailure(error, request)
-        throw error
-      }
-      if (!types.isPromise(result)) return result
-      // what @fastify/websocket `.catch`es: the same failure, once it is recorded
-      return Promise.resolve(awaitable(result)).catch((error: unknown) => {
-        recordWebsocketFailure(error, request)
-        throw error
-      })
+      return settled(handler, this, socket, request, websocketFailed)
     }
   }
+}
 
-  // the socket is @fastify/websocket's: nothing is answered
-  function recordWebsocketFailure (value: unknown, request: FastifyRequest): void {
-    recoverer.recover({ value, source: 'request', request, respond: 'none' })
+/**
+ * Calls `handler` as Fastify would; what it throws, or its promise rejects with, goes to `failed`,
+ * which says whether it was taken care of (the handler then returns, or resolves to, `undefined`) or
+ * goes on as it came. Nothing is made on a successful synchronous call.
+ */
+function settled<A, B> (handler: (this: FastifyInstance, a: A, b: B) => unknown, self: FastifyInstance, a: A, b: B,
+  failed: (failure: unknown, a: A, b: B) => boolean): unknown {
+  let result: unknown
+  try {
+    result = handler.call(self, a, b)
+  } catch (failure) {
+    if (failed(failure, a, b)) return undefined
+    throw failure
+  }
+  if (!types.isPromise(result)) return result
+  try {
+    return result.then(undefined, (failure: unknown) => {
+      if (failed(failure, a, b)) return undefined
+      throw failure
+    })
+  } catch {
+    // a promise whose `then` cannot be used (a hostile constructor): Fastify's, as without the plugin
+    return result
   }
 }

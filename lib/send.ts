@@ -160,8 +160,9 @@ export function replyInFlight (reply: FastifyReply): boolean {
  */
 export function hasAnswered (reply: FastifyReply): boolean {
   if (reply.sent || reply.raw.headersSent) return true
-  const state = (reply as Sending)[kSend]
-  return state !== null && state !== undefined && (state.guard !== undefined || state.watcher?.answered === true)
+  // declared on every reply of the scope: null until the plugin watches or guards it (one of the two)
+  const state = (reply as Sending)[kSend] as SendState | null
+  return state !== null && (state.guard !== undefined || (state.watcher as SendWatcher).answered)
 }
 
 /** Whether the custom handler or a subscriber tried to send the failure itself since this was last asked. */

@@ -1,10 +1,8 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Readable } from 'node:stream'
 import type { PanicMessage } from '../types/index'
-import { buildApp, sleep } from './helper'
+import { buildApp, runScript, sleep } from './helper'
 
 // Contract §11: every recorded panic, whatever its source, is published once on
 // `fastify-recovery.panic`, after its line is written and it is counted, before the client is
@@ -81,20 +79,12 @@ test('nobody subscribed: nothing is published', async (t) => {
 })
 
 async function child (script: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const spawned = spawn(process.execPath, [...process.execArgv, '-e', `
+  return runScript(`
     const dc = require('node:diagnostics_channel')
-    const Fastify = require('fastify')
-    const recovery = require(${JSON.stringify(require.resolve('../index.ts'))})
     dc.subscribe('${NAME}', ({ info }) => { if (info.source !== 'process') throw new Error('the subscriber is broken') })
     const app = Fastify({ logger: { level: 'error' } })
     ${script}
-  `], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  spawned.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  spawned.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const [code] = await once(spawned, 'exit')
-  return { code: code as number | null, stdout, stderr }
+  `)
 }
 
 test('a subscriber that throws: the panic is logged and counted; Node raises its error as an uncaught exception', async (t) => {

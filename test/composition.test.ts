@@ -5,7 +5,7 @@ import { context, type ContextManager } from '@opentelemetry/api'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { capturePanics } from '../testing'
 import type { FastifyRecoveryOptions, PanicMessage } from '../types/index'
-import { buildApp, genericBody, type TestApp } from './helper'
+import { buildApp, genericBody, rawRequest, type TestApp } from './helper'
 
 // Contract §18: inside the application's own error handling. An application error handler decides
 // the reply for what it answers; a panic it answers with a server error, or fails on, is recorded
@@ -384,6 +384,24 @@ test('a double fault after an application handler sent the thrown value: the fal
   const res = await outcome(built, '/string')
   t.equal(res.statusCode, 500)
   t.equal(res.body, genericBody('req-1'))
+  t.equal(await built.total(), 1)
+})
+
+test('an application handler that fails on a panic thrown after the response started: the response broken, the panic and the failure on record', async (t) => {
+  const built = await watched(t)
+  built.app.setErrorHandler(() => { throw new Error(`handler failed: ${SECRET}`) })
+  built.app.get('/partial', async (_request, reply) => {
+    reply.raw.writeHead(200, { 'content-type': 'text/plain' })
+    reply.raw.write('first half')
+    throw new TypeError('second half of undefined')
+  })
+  await built.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = built.app.server.address() as { port: number }
+  const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
+  t.ok(res.closed, 'the connection is destroyed')
+  t.match(panicLines(built.lines), [{ err: { type: 'TypeError' }, panic: { source: 'response', statusCode: 200 } }])
+  t.match(built.lines.filter((line) => line.msg === 'recovery handler failed'), [{ err: { message: /handler failed/ } }])
+  t.notMatch(JSON.stringify(built.lines), PASSWORD)
   t.equal(await built.total(), 1)
 })
 

@@ -1,16 +1,13 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { runScript } from './helper'
 
 // A thrown Promise that rejects is a panic; its own rejection must not crash the process as well,
 // even when its `constructor` cannot be replaced (every way to add a handler looks it up). Run in
 // child processes: an unhandled rejection is a property of the whole process.
 
-function run (script: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  // the test's own loader (TypeScript, coverage) runs the plugin's source in the child too
-  const child = spawn(process.execPath, [...process.execArgv, '-e', `
-    const Fastify = require('fastify')
-    const recovery = require(${JSON.stringify(require.resolve('../index.ts'))})
+function run (script: string, covered = false): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  // plain node on the built plugin, but for the crash the plugin's own listener causes (its lines run in no other test)
+  return runScript(`
     const app = Fastify()
     const hostile = (how) => {
       const promise = Promise.reject(new Error('own rejection ' + how))
@@ -18,12 +15,7 @@ function run (script: string): Promise<{ code: number | null, stdout: string, st
       return promise
     }
     ${script}
-  `], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }))
+  `, { covered })
 }
 
 test('a thrown Promise with a non-configurable hostile constructor: one panic, no crash', async (t) => {
@@ -48,7 +40,7 @@ test('while a rejection is being swallowed, any other unhandled rejection still 
     app.get('/a', async () => { Promise.reject(new Error('an unrelated unhandled rejection')); throw hostile('non-configurable') })
     app.inject('/a')
     setTimeout(() => {}, 1000)
-  `)
+  `, true)
   t.not(code, 0)
   t.match(stderr, /an unrelated unhandled rejection/)
   t.notMatch(stderr, /own rejection/)
@@ -60,7 +52,7 @@ test('a rejection with a non-Error reason crashes as Node would, with its reason
     app.get('/a', async () => { Promise.reject('a bare string reason'); throw hostile('non-configurable') })
     app.inject('/a')
     setTimeout(() => {}, 1000)
-  `)
+  `, true)
   t.not(code, 0)
   t.match(stderr, /Unhandled rejection: a bare string reason/)
 })

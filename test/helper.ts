@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, readdirSync, statSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
-import { delimiter, join } from 'node:path'
+import { delimiter, join, resolve } from 'node:path'
 import type { Test } from 'tap'
 import { chromium, type Browser } from 'playwright-core'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -199,6 +199,41 @@ export function hostileRejection (message: string, configurable = true): Promise
 /** A promise class whose species throws: `then` on its instances throws. */
 export class HostileSpecies extends Promise<never> {
   static override get [Symbol.species] (): never { throw new Error('species getter') }
+}
+
+/**
+ * The built plugin (dist/index.js), for child processes: they run plain `node` (0.3 s each) rather
+ * than the TypeScript sources through tap's loaders (3 s each). `npm test` builds before the suite;
+ * a build older than the sources is refused with what to run, rather than tested.
+ */
+export const BUILT_PLUGIN = resolve(__dirname, '..', 'dist', 'index.js')
+
+export function builtPlugin (): string {
+  const root = resolve(__dirname, '..')
+  const sources = ['index.ts', 'testing.ts', ...readdirSync(join(root, 'lib')).map((name) => join('lib', name))]
+  const newest = Math.max(...sources.map((file) => statSync(join(root, file)).mtimeMs))
+  let built = 0
+  try {
+    built = statSync(BUILT_PLUGIN).mtimeMs
+  } catch {
+    // not built
+  }
+  if (built < newest) throw new Error('dist/ is older than the sources: run `npm run build` (npm test does) before the tests that run child processes')
+  return BUILT_PLUGIN
+}
+
+/**
+ * Runs `script` in a plain `node -e` child, with `recovery` (the built plugin) and `Fastify` in scope.
+ * `covered`: the sources, through the test's own loaders, so that the child reports its coverage —
+ * for the few lines only a child can run (a crash of the whole process); ten times slower.
+ */
+export async function runScript (script: string, { covered = false } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const plugin = covered ? resolve(__dirname, '..', 'index.ts') : builtPlugin()
+  return runNode([...(covered ? process.execArgv : []), '-e', `
+    const Fastify = require('fastify')
+    const recovery = require(${JSON.stringify(plugin)})
+    ${script}
+  `], resolve(__dirname, '..'))
 }
 
 /** Runs `node` with `args` to its exit: its exit code and what it printed. */

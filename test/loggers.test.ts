@@ -100,14 +100,17 @@ test('a request whose logger cannot be used: the line is written through the ins
   app.get('/method', { onRequest: async (request) => { Object.defineProperty(request, 'log', { value: throwing }) } }, async () => {
     throw new Error('boom with a failing logger')
   })
+  app.get('/none', { onRequest: async (request) => { Object.defineProperty(request, 'log', { value: undefined }) } }, async () => {
+    throw new Error('boom without a logger')
+  })
   app.get('/ok', async () => 'still serving')
-  for (const url of ['/getter', '/method']) {
+  for (const url of ['/getter', '/method', '/none']) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 500, url)
     t.equal(res.body, genericBody(res.headers['x-request-id'] as string))
   }
-  t.match(panics(), [{ err: { message: 'boom behind a broken logger' } }, { err: { message: 'boom with a failing logger' } }], 'both lines, through the instance\'s logger')
+  t.match(panics(), [{ err: { message: 'boom behind a broken logger' } }, { err: { message: 'boom with a failing logger' } }, { err: { message: 'boom without a logger' } }], 'every line, through the instance\'s logger')
   t.equal(lines.filter((line) => line.msg === 'recovery failed').length, 0, 'not a failure of the plugin')
-  t.equal(await total(), 2)
+  t.equal(await total(), 3)
   t.equal((await app.inject('/ok')).body, 'still serving')
 })

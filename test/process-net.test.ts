@@ -11,6 +11,7 @@ import { Recoverer } from '../lib/recover'
 import { Secrets } from '../lib/secrets'
 import { counterValue, recovery, sleep } from './helper'
 import { PanicCounter } from '../lib/metrics'
+import { markHandled } from '../lib/foreign-promise'
 
 // The process net's logic in-process, with a fake `process` (a host whose exit is recorded), so a
 // failure can be raised on purpose; process.test.ts runs the real thing in child processes.
@@ -133,6 +134,67 @@ test("'exit' for a request that was already answered: no second reply", async (t
   await sleep(50)
   t.same(host.exits, [1])
   t.notOk('statusCode' in panics(lines)[0].panic)
+})
+
+test('an instance whose close fails during the shutdown: the failure is recorded with no request, the process still exits', async (t) => {
+  const host = new FakeHost()
+  const { app, lines } = await netApp(host)
+  app.addHook('onClose', async () => { throw new Error('onClose failed') })
+  await app.ready()
+  host.emit('uncaughtException', new Error('fatal'))
+  while (host.exits.length === 0) await sleep(10)
+  t.same(host.exits, [1])
+  const shutdown = panics(lines).find((line) => line.err?.message === 'onClose failed')
+  t.match(shutdown, { panic: { source: 'process', method: '', route: '' } })
+  t.notOk('reqId' in (shutdown ?? {}))
+})
+
+test('during the shutdown, a failure in the context of a request already answered belongs to no request', async (t) => {
+  const host = new FakeHost()
+  const { app, lines } = await netApp(host)
+  app.get('/answered', async (_request, reply) => {
+    await reply.send('done')
+    // raised later in this request's context, as an onClose hook's timer would be
+    setTimeout(() => host.emit('uncaughtException', new Error('during the shutdown')), 30)
+  })
+  t.equal((await app.inject('/answered')).body, 'done')
+  host.emit('uncaughtException', new Error('fatal'))
+  await sleep(80)
+  t.same(host.exits, [1, 1], 'a second fatal failure during the shutdown exits at once')
+  const during = panics(lines).find((line) => line.err?.message === 'during the shutdown')
+  t.match(during, { panic: { source: 'process', route: '' } })
+  t.notOk('reqId' in (during ?? {}))
+})
+
+test('a failed start-up is always an exit: a listen error (or one wrapping it) while the server does not listen', async (t) => {
+  for (const value of [Object.assign(new Error('listen EADDRINUSE'), { syscall: 'listen' }), new Error('start failed', { cause: Object.assign(new Error('x'), { syscall: 'listen' }) })]) {
+    const host = new FakeHost()
+    const { app } = await netApp(host, { unhandledRejection: 'log', uncaughtException: 'log' })
+    await app.ready()
+    host.emit('unhandledRejection', value)
+    while (host.exits.length === 0) await sleep(10)
+    t.same(host.exits, [1], (value as Error).message)
+  }
+  // anything else while not listening is what the option says: 'log'
+  const host = new FakeHost()
+  const { app, lines } = await netApp(host, { unhandledRejection: 'log', uncaughtException: 'log' })
+  await app.ready()
+  for (const value of ['a string', new Error('no syscall'), new Error('a cause that is no object', { cause: 'x' })]) host.emit('unhandledRejection', value)
+  await sleep(20)
+  t.same(host.exits, [])
+  t.equal(panics(lines).length, 3)
+})
+
+test('the rejection of a thrown promise the plugin could not handle is not recorded again by the net', async (t) => {
+  const host = new FakeHost()
+  const { app, lines } = await netApp(host)
+  await app.ready()
+  const promise = Object.freeze(Object.defineProperty(Promise.reject(new Error('own rejection')), 'constructor', { get () { throw new Error('hostile') } }))
+  markHandled(promise)
+  host.emit('unhandledRejection', new Error('own rejection'), promise)
+  await sleep(10)
+  t.equal(panics(lines).length, 0)
+  t.same(host.exits, [])
 })
 
 test('the shutdown waits at most shutdownTimeout for the instances to close', async (t) => {

@@ -2,10 +2,11 @@ import { test, type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { resolve } from 'node:path'
-import { rawRequest, sleep, type RawResponse } from './helper'
+import { builtPlugin, rawRequest, sleep, type RawResponse } from './helper'
 
 // The process-level net for real: servers run as child processes (they exit, by design) and are
-// driven over real sockets. They run the plugin's source through the test's own loader (TypeScript, coverage).
+// driven over real sockets. They run the built plugin with plain node (its logic is covered in-process
+// by process-net.test.ts).
 
 interface Server {
   child: ChildProcess
@@ -15,8 +16,8 @@ interface Server {
 }
 
 async function start (t: Test, option: unknown, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, [...process.execArgv, resolve(__dirname, 'fixtures', 'process-server.js'), JSON.stringify(option)], {
-    env: { ...process.env, ...env },
+  const child = spawn(process.execPath, [resolve(__dirname, 'fixtures', 'process-server.js'), JSON.stringify(option)], {
+    env: { ...process.env, ...env, RECOVERY_PLUGIN: builtPlugin() },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { child.kill('SIGKILL') })

@@ -1,11 +1,11 @@
 import { test, type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { runScript } from './helper'
 
 // Contract §9: the process net never turns a failure into success. A start-up that fails (listen
 // rejecting with EADDRINUSE, awaited or not) ends the process with a non-zero code, as it does
-// without the plugin. Child processes run the plugin's source through the test's loader.
+// without the plugin. Child processes run the built plugin with plain node.
 
 async function busyPort (t: Test): Promise<number> {
   const server = createServer()
@@ -16,16 +16,10 @@ async function busyPort (t: Test): Promise<number> {
 }
 
 async function exitCodeOf (script: string): Promise<{ code: number | null, stdout: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, '-e', `
-    const Fastify = require('fastify')
-    const recovery = require(${JSON.stringify(require.resolve('../index.ts'))})
+  return runScript(`
     const app = Fastify({ logger: { level: 'error' } })
     ${script}
-  `], { stdio: ['ignore', 'pipe', 'ignore'] })
-  let stdout = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  const [code] = await once(child, 'exit')
-  return { code: code as number | null, stdout }
+  `)
 }
 
 const starts: Array<[string, string]> = [

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Fastify from 'fastify'
 import { capturePanics } from '../testing'
-import { buildApp, recovery, runNode, sleep } from './helper'
+import { buildApp, builtPlugin, recovery, runNode, sleep } from './helper'
 
 // Contract §16, the test kit: `capturePanics(app)` collects every panic that app (and its child
 // scopes) records from now on, in order, whatever the source, and nothing of another instance.
@@ -68,8 +68,8 @@ test('the README\'s node:test example runs under node --test', async (t) => {
     const { test } = require('node:test')
     const assert = require('node:assert')
     const Fastify = require('fastify')
-    const recovery = require(${JSON.stringify(resolve(__dirname, '..', 'index.ts'))})
-    const { capturePanics } = require(${JSON.stringify(resolve(__dirname, '..', 'testing.ts'))})
+    const recovery = require(${JSON.stringify(builtPlugin())})
+    const { capturePanics } = require(${JSON.stringify(resolve(__dirname, '..', 'dist', 'testing.js'))})
 
     test('a failing order is recorded, not leaked', async (t) => {
       const app = Fastify()
@@ -85,7 +85,7 @@ test('the README\'s node:test example runs under node --test', async (t) => {
       assert.match(panics.panics[0].error.message, /db down/)
     })
   `)
-  const { code, stdout, stderr } = await runNode([...process.execArgv, '--test', '--test-reporter=tap', file], resolve(__dirname, '..'))
+  const { code, stdout, stderr } = await runNode(['--test', '--test-reporter=tap', file], resolve(__dirname, '..'))
   const output = stdout + stderr
   t.equal(code, 0, output)
   t.match(output, /# pass 1/)
