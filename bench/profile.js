@@ -20,7 +20,7 @@ async function main () {
   const [contender = 'plugin', path = '/panic', seconds = '5'] = process.argv.slice(2)
   const dir = mkdtempSync(join(tmpdir(), 'fastify-recovery-profile-'))
   const child = fork(join(__dirname, 'server.js'), [contender], {
-    execArgv: ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${dir}`],
+    execArgv: ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval', process.env.PROFILE_INTERVAL_US ?? '1000'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
   const [{ port }] = await once(child, 'message')
@@ -29,6 +29,7 @@ async function main () {
   wrk.stdout.on('data', (chunk) => { output += chunk })
   await once(wrk, 'exit')
   console.log(`requests/s ${/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]}`)
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 1)
   child.send('exit')
   await once(child, 'exit')
 
@@ -43,9 +44,11 @@ async function main () {
     self.set(key, (self.get(key) ?? 0) + interval)
   }
   const total = [...self.values()].reduce((sum, value) => sum + value, 0)
-  console.log(`\n${contender} ${path}: self time, top 30 (profile: ${file})`)
+  // the load ran for part of the profile (start-up and shutdown are in it too): µs per request are
+  // of the whole profile, an upper bound; the shares are what compares
+  console.log(`\n${contender} ${path}: self time, top 30 (profile: ${file}), µs per request of ${requests} requests`)
   for (const [key, micros] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
-    console.log(`${(100 * micros / total).toFixed(1).padStart(5)}%  ${key}`)
+    console.log(`${(100 * micros / total).toFixed(1).padStart(5)}% ${(micros / requests).toFixed(2).padStart(7)} µs  ${key}`)
   }
 
   // inclusive time of the plugin's and the server's own functions: where the error path goes
@@ -66,7 +69,7 @@ async function main () {
   walk(profile.nodes[0], [])
   console.log('\ninclusive time of the plugin\'s and the bench server\'s functions')
   for (const [key, count] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-    console.log(`${(100 * count / profile.samples.length).toFixed(1).padStart(5)}%  ${key}`)
+    console.log(`${(100 * count / profile.samples.length).toFixed(1).padStart(5)}% ${(count * interval / requests).toFixed(2).padStart(7)} µs  ${key}`)
   }
 }
 

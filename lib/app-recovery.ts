@@ -4,6 +4,7 @@ import type { PanicInfo, Recovery, RunOptions } from '../types/index'
 import { FST_RECOVERY_NOT_RECORDED } from './errors'
 import { awaitable } from './foreign-promise'
 import type { Recoverer } from './recover'
+import { copyOfInfo } from './record'
 import { rankNow } from './reentrancy'
 import { isFastifyRequest } from './request-facts'
 import { dataOf } from './safe-read'
@@ -48,7 +49,7 @@ export class AppRecovery implements Recovery {
     const task = typeof name === 'string' ? name : undefined
     const info = this.#recoverer.recover({ value, source, request, task, rank, scope: this.#scope, respond: 'none' })
     // the last resort wrote why the recording failed; the caller still gets an answer it can read
-    return info ?? { error: new FST_RECOVERY_NOT_RECORDED(), value, source, method: '', route: '', fingerprint: '' }
+    return info === undefined ? { error: new FST_RECOVERY_NOT_RECORDED(), value, source, method: '', route: '', fingerprint: '' } : copyOfInfo(info)
   }
 }
 

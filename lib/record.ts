@@ -7,7 +7,7 @@ import { Fingerprints } from './fingerprint'
 import { markHandled } from './foreign-promise'
 import { HANDLER_FAILED_MESSAGE, isLevelEnabled, panicFieldsOf, PANIC_MESSAGE, RECOVERY_FAILED_MESSAGE, SAMPLED_MESSAGE, writeLine, type LineFacts } from './log'
 import type { PanicCounter } from './metrics'
-import { rankNow, recording } from './reentrancy'
+import { enterRecord, leaveRecord, rankNow } from './reentrancy'
 import { latencyOf, methodOf, requestIdOf, routeOf } from './request-facts'
 import type { StackBudget } from './stack-budget'
 
@@ -120,33 +120,48 @@ export class Recorder {
     return { info, normalized, incident, rank: Math.max(rankNow(), incident.rank ?? 0) }
   }
 
-  /** The PanicInfo of `value`'s first record, when it is an object recorded already (a copy). */
+  /** The PanicInfo of `value`'s first record, when it is an object recorded already (the plugin's own: copy it for the application). */
   recordOf (value: unknown): PanicInfo | undefined {
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined
-    const info = this.#records.get(value)
-    return info === undefined ? undefined : copyOf(info)
+    return this.#records.get(value)
   }
 
-  /** Context, line, count, trace, channel; returns a copy of the panic's PanicInfo for the caller. */
+  /**
+   * Context, line, count, trace, channel, each on its own: one that fails stops none of the others.
+   * Returns the panic's PanicInfo, the plugin's own (the application is given copies: `copyOfInfo`).
+   */
   record (panic: Panic): PanicInfo {
     const { info, incident, rank } = panic
     const { request, reply, value } = incident
     const { context, markSpan } = this.#parts
     // before any code of the application runs: what it reports of this value is this record
     if (value !== null && (typeof value === 'object' || typeof value === 'function')) this.#records.set(value, info)
-    recording(rank, () => {
-      if (rank === 0 && context !== undefined && request !== undefined) info.context = this.#contextOf(context, request, copyOf(info))
-      if (rank < 2) this.#isolated(panic, () => this.#writePanicLine(panic))
-      this.#isolated(panic, () => this.#count(incident, info))
+    const outer = enterRecord(rank)
+    try {
+      if (rank === 0 && context !== undefined && request !== undefined) info.context = this.#contextOf(context, request, copyOfInfo(info))
+      // a logger that fails keeps it to itself (lib/log.ts, writeLine)
+      if (rank < 2) this.#writePanicLine(panic)
+      try {
+        this.#count(incident, info)
+      } catch (failure) {
+        this.#integrationFailed(panic, failure)
+      }
       // a request that failed: its trace says so (a request that reported and went on did not fail)
       // (a thrown Error is normalised to itself; anything else to an Error that describes it)
       if (markSpan !== undefined && request !== undefined && (info.source === 'request' || info.source === 'response')) {
-        this.#isolated(panic, () => markSpan(request, info.error === info.value ? panic.normalized.type : undefined))
+        try {
+          markSpan(request, info.error === info.value ? panic.normalized.type : undefined)
+        } catch (failure) {
+          this.#integrationFailed(panic, failure)
+        }
       }
-      if (rank === 0 && hasPanicSubscribers()) this.#isolated(panic, () => publishPanic({ info: copyOf(info), request, reply }))
-      if (hasRecordSubscribers()) publishRecord({ info: copyOf(info), request, scope: incident.scope ?? this.#parts.scope })
-    })
-    return copyOf(info)
+      // a subscriber that throws is Node's to report (diagnostics_channel catches it)
+      if (rank === 0 && hasPanicSubscribers()) publishPanic({ info: copyOfInfo(info), request, reply })
+      if (hasRecordSubscribers()) publishRecord({ info: copyOfInfo(info), request, scope: incident.scope ?? this.#parts.scope })
+    } finally {
+      leaveRecord(outer)
+    }
+    return info
   }
 
   /** The second line of a panic whose custom handler, channel subscriber or application error handler failed. */
@@ -179,13 +194,9 @@ export class Recorder {
     this.#writeLeftOvers(sampler)
   }
 
-  // an integration that fails (a tracer, a registry, a logger's hook) stops none of the others
-  #isolated (panic: Panic, work: () => void): void {
-    try {
-      work()
-    } catch (failure) {
-      this.#writeFailureLine(panic.incident, panic.info, failure, RECOVERY_FAILED_MESSAGE, 'error')
-    }
+  // an integration that failed (a tracer, a registry, a logger's hook): on record, and no other stopped
+  #integrationFailed (panic: Panic, failure: unknown): void {
+    this.#writeFailureLine(panic.incident, panic.info, failure, RECOVERY_FAILED_MESSAGE, 'error')
   }
 
   #writePanicLine ({ info, normalized, incident }: Panic): void {
@@ -258,8 +269,8 @@ export class Recorder {
   }
 }
 
-// what the application's code is given: its own copy, so that what it changes stays its own
-function copyOf (info: PanicInfo): PanicInfo {
+/** What the application's code is given: its own copy, so that what it changes stays its own. */
+export function copyOfInfo (info: PanicInfo): PanicInfo {
   const copy = { ...info }
   if (info.context !== undefined) copy.context = structuredClone(info.context)
   return copy

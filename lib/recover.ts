@@ -3,7 +3,7 @@ import type { PanicHandler, PanicInfo } from '../types/index'
 import { askHandler, type Describe, type HandlerOutcome } from './custom-handler'
 import { FST_RECOVERY_HANDLER_SENT } from './errors'
 import type { PanicReplies } from './panic-reply'
-import type { Incident, Panic, Recorder } from './record'
+import { copyOfInfo, type Incident, type Panic, type Recorder } from './record'
 import { recording } from './reentrancy'
 import { requestIdOf } from './request-facts'
 import { breakResponse, guard, replyInFlight, responseState, sendPlan, takeRefusal, writeRaw, type RawPlan } from './send'
@@ -50,8 +50,8 @@ export class Recoverer {
 
   /**
    * Reads, decides, records and answers one failure. Returns the PanicInfo of its record (of its first
-   * record, for an object recorded before), or `undefined` when the plugin's own code failed and the
-   * last resort answered. Never throws.
+   * record, for an object recorded before) — the plugin's own: a caller that hands it on copies it —,
+   * or `undefined` when the plugin's own code failed and the last resort answered. Never throws.
    */
   recover (failure: Failure): PanicInfo | undefined {
     try {
@@ -84,7 +84,7 @@ export class Recoverer {
       return info
     }
     // what the handler records while it runs is nested in this panic's record (lib/reentrancy.ts)
-    const asked = recording(panic.rank, () => askHandler(handler, info, request, reply, this.#parts.handlerTimeout, this.#parts.describe))
+    const asked = recording(panic.rank, () => askHandler(handler, copyOfInfo(info), request, reply, this.#parts.handlerTimeout, this.#parts.describe))
     asked.then((outcome) => {
       try {
         this.#replyChosen(outcome, panic, plan)

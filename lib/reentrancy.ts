@@ -26,13 +26,23 @@ export function rankNow (): number {
 
 /** Runs a record's work (its context, line, count, handler) as the record of `rank`. */
 export function recording<T> (rank: number, work: () => T): T {
-  const outer = inProgress
-  inProgress = rank
+  const outer = enterRecord(rank)
   try {
     return work()
   } finally {
-    inProgress = outer
+    leaveRecord(outer)
   }
+}
+
+/** What runs from now on is the record of `rank`; returns the rank to go back to (`leaveRecord`), with no closure made. */
+export function enterRecord (rank: number): number {
+  const outer = inProgress
+  inProgress = rank
+  return outer
+}
+
+export function leaveRecord (outer: number): void {
+  inProgress = outer
 }
 
 /** Runs `publish` so that whatever the subscribers do, now or later, is known to come from them. */

@@ -18,7 +18,7 @@ import { hasAnswered } from './send'
 //   registered first. A throw inside a socket's event listener never reaches either: it is an
 //   uncaught exception (the process net's), or reported (`app.recovery.report`).
 // What fails before the handler answered goes to Fastify, as without the plugin. On a successful
-// request, the cover costs a call, and a `then` on an async handler's promise.
+// request, the cover costs a call, and one reaction on an async handler's promise.
 
 type RouteHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 type WebsocketHandler = (this: FastifyInstance, socket: unknown, request: FastifyRequest) => unknown
@@ -42,14 +42,17 @@ export function coverRouteHandlers (scope: FastifyInstance, recoverer: Recoverer
     if (typeof route.handler === 'function') route.handler = covered(route.handler as RouteHandler)
   })
 
-  // before the reply, or a response broken mid-body (raw writes, then a throw): the error handler's,
-  // which answers or breaks it (contract §3); after it, recorded here
-  const failedAfterReply = (failure: unknown, request: FastifyRequest, reply: FastifyReply): boolean => {
+  // Before the reply, or a response broken mid-body (raw writes, then a throw): the error handler's,
+  // which answers or breaks it (contract §3). After the reply: recorded here. A synchronous throw is
+  // then taken (the handler returns nothing); a rejection is seen beside Fastify, which is told to
+  // keep its own line for it (lib/wrap-thenable.js logs the raw error when the reply was sent).
+  const failedAfterReply = (failure: unknown, request: FastifyRequest, reply: FastifyReply, rejected: boolean): boolean => {
     if (!hasAnswered(reply) || (reply.raw.headersSent && !reply.raw.writableEnded)) return false
     recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
+    if (rejected) muteFastifyErrorLine(reply)
     return true
   }
-  // recorded, then handed on unchanged (what @fastify/websocket `.catch`es); the socket is
+  // recorded, then handed on unchanged (@fastify/websocket `.catch`es the same promise); the socket is
   // @fastify/websocket's: nothing is answered
   const websocketFailed = (failure: unknown, _socket: unknown, request: FastifyRequest): boolean => {
     recoverer.recover({ value: failure, source: 'request', request, respond: 'none' })
@@ -70,27 +73,36 @@ export function coverRouteHandlers (scope: FastifyInstance, recoverer: Recoverer
 }
 
 /**
- * Calls `handler` as Fastify would; what it throws, or its promise rejects with, goes to `failed`,
- * which says whether it was taken care of (the handler then returns, or resolves to, `undefined`) or
- * goes on as it came. Nothing is made on a successful synchronous call.
+ * Calls `handler` as Fastify would. What it throws goes to `failed`, which says whether it was taken
+ * care of (the handler then returns `undefined`) or goes on as it came. What its promise rejects with
+ * goes to `failed` too, beside whoever awaits that same promise (Fastify, @fastify/websocket): the
+ * promise they get is the handler's own, so a failure costs them no extra turn and no rethrow.
  */
 function settled<A, B> (handler: (this: FastifyInstance, a: A, b: B) => unknown, self: FastifyInstance, a: A, b: B,
-  failed: (failure: unknown, a: A, b: B) => boolean): unknown {
+  failed: (failure: unknown, a: A, b: B, rejected: boolean) => boolean): unknown {
   let result: unknown
   try {
     result = handler.call(self, a, b)
   } catch (failure) {
-    if (failed(failure, a, b)) return undefined
+    if (failed(failure, a, b, false)) return undefined
     throw failure
   }
   if (!types.isPromise(result)) return result
   try {
-    return result.then(undefined, (failure: unknown) => {
-      if (failed(failure, a, b)) return undefined
-      throw failure
-    })
+    result.then(undefined, (failure: unknown) => { failed(failure, a, b, true) })
   } catch {
     // a promise whose `then` cannot be used (a hostile constructor): Fastify's, as without the plugin
-    return result
   }
+  return result
+}
+
+// Fastify's reaction to the same rejection runs next, in this turn of microtasks, and writes
+// `reply.log.error({ err }, 'Promise errored, but reply.sent = true was set')` with the raw error:
+// that one call goes nowhere, and the reply's logger is itself again right after it (or after this
+// turn, whatever happens).
+function muteFastifyErrorLine (reply: FastifyReply): void {
+  const log = reply.log
+  const restore = (): void => { reply.log = log }
+  reply.log = Object.create(log, { error: { value: restore, configurable: true } })
+  process.nextTick(restore)
 }

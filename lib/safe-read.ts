@@ -47,7 +47,8 @@ export function privateSymbol (description: string, { inherited = false } = {}):
 export function dataOf (object: object, key: PropertyKey): unknown {
   let current: object | null = object
   for (let depth = 0; current !== null && depth < MAX_CHAIN; depth++) {
-    if (types.isProxy(current)) return undefined
+    // the prototypes every error passes through are ordinary objects of the engine's: never a Proxy
+    if (current !== Error.prototype && current !== Object.prototype && types.isProxy(current)) return undefined
     // most keys looked up are absent: no descriptor is made for those
     if (hasOwn(current, key)) {
       const descriptor = Reflect.getOwnPropertyDescriptor(current, key) as PropertyDescriptor

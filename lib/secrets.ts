@@ -51,10 +51,11 @@ export class Secrets {
   /** Whether a text may name a credential at all. */
   readonly #nameHint: RegExp
   readonly #recent = new Map<string, string>()
-  // the text redacted last and what it became: a storm's stack is the same text each time, told by
-  // its length and one comparison before the map would hash it again
-  #lastText = ''
-  #lastRedacted = ''
+  // the texts redacted last and what they became: a storm's message and stack are the same texts
+  // each time, told by their length and one comparison before the map would hash them again
+  readonly #lastTexts: string[] = ['', '', '', '']
+  readonly #lastRedacted: string[] = ['', '', '', '']
+  #next = 0
 
   constructor (extra: readonly string[] = []) {
     this.#keys = new Set([...SECRET_KEYS, ...extra].map(keyName))
@@ -88,21 +89,20 @@ export class Secrets {
     // a text looked at whole is redacted the same under every limit
     const whole = text.length <= limit + OVERLAP
     if (whole && text.length <= RECENT_TEXT) {
-      if (text.length === this.#lastText.length && text === this.#lastText) return this.#lastRedacted
-      const known = this.#recent.get(text)
-      if (known !== undefined) {
+      const last = this.#lastTexts
+      for (let i = 0; i < last.length; i++) if (text.length === last[i].length && text === last[i]) return this.#lastRedacted[i]
+      let redacted = this.#recent.get(text)
+      if (redacted !== undefined) {
         // kept as the most recent
         this.#recent.delete(text)
-        this.#recent.set(text, known)
-        this.#lastText = text
-        this.#lastRedacted = known
-        return known
+      } else {
+        redacted = this.#redact(text, text)
+        if (this.#recent.size === RECENT) this.#recent.delete(this.#recent.keys().next().value as string)
       }
-      const redacted = this.#redact(text, text)
-      if (this.#recent.size === RECENT) this.#recent.delete(this.#recent.keys().next().value as string)
       this.#recent.set(text, redacted)
-      this.#lastText = text
-      this.#lastRedacted = redacted
+      last[this.#next] = text
+      this.#lastRedacted[this.#next] = redacted
+      this.#next = (this.#next + 1) % last.length
       return redacted
     }
     return this.#redact(text, whole ? text : text.slice(0, limit + OVERLAP))

@@ -432,3 +432,18 @@ test('a route returning a promise whose then cannot be used is Fastify\'s, as wi
   t.equal(res.statusCode, expected.statusCode)
   t.equal(res.statusCode, 500)
 })
+
+test('a route that hands an Error on, then fails while the application handler\'s reply is still in its onSend hooks: one reply, the failure recorded', async (t) => {
+  const built = await watched(t)
+  built.app.addHook('onSend', async (_request, _reply, payload) => { await new Promise((resolve) => setTimeout(resolve, 20)); return payload })
+  built.app.setErrorHandler((_error, _request, reply) => { reply.code(400).send({ handled: true }) })
+  built.app.get('/twice', async (_request, reply) => {
+    reply.send(Object.assign(new Error('bad input'), { statusCode: 400 }))
+    await new Promise((resolve) => setTimeout(resolve, 1))
+    throw new Error(`cleanup failed: ${SECRET}`)
+  })
+  const res = await outcome(built, '/twice')
+  t.same({ statusCode: res.statusCode, body: res.body }, { statusCode: 400, body: '{"handled":true}' })
+  t.match(panicLines(res.lines), [{ err: { message: /cleanup failed/ }, panic: { source: 'response' } }])
+  t.notMatch(JSON.stringify(res.lines), PASSWORD)
+})
