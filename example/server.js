@@ -24,7 +24,7 @@ async function main () {
       '/ok': 'a normal reply',
       '/users/1': 'a user; /users/2 is a 404 (a client error, not a panic)',
       '/panic/sync': 'a handler that throws',
-      '/panic/async': 'an async handler that rejects',
+      '/panic/async': 'an async handler that rejects (a connection string in its message: the password is redacted in the log and on the developer page)',
       '/panic/not-an-error': 'a handler that throws a string',
       '/panic/hook': 'a preHandler hook that throws',
       '/panic/serialize': 'a reply that cannot be serialized (BigInt)',
@@ -52,7 +52,8 @@ async function main () {
 
   app.get('/panic/async', async () => {
     await new Promise((resolve) => setTimeout(resolve, 5))
-    throw new Error('database connection lost: password=hunter2 (never sent to the client)')
+    // the client never gets the message; the line and the developer page show it, its password redacted
+    throw new Error('database connection lost: postgres://orders:hunter2@db:5432/orders')
   })
 
   app.get('/panic/not-an-error', () => {

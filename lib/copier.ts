@@ -84,6 +84,8 @@ export class Copier {
     const description = this.describe(value)
     const error = new FST_RECOVERY_NON_ERROR(description) as Error & { valueType?: string }
     error.valueType = typeOf(value)
+    // @fastify/error's own `name` ("FastifyError") would sit on the line beside `type`: the value's type says it
+    Object.defineProperty(error, 'name', { enumerable: false })
     return { error, type: error.valueType, message: description }
   }
 

@@ -11,7 +11,7 @@ import type { Secrets } from './secrets'
 // "development"): the error type, message, `cause` chain and stack, with the source lines around
 // each frame of the application. Everything taken from the thrown value is escaped, the page runs
 // no script, and its content-security-policy allows only its own stylesheet. Credentials in the
-// message and the stack are redacted as they are on the log line (a page is shown on shared screens
+// message, the stack and the source lines shown are redacted as on the log line (a page is shown on shared screens
 // and pasted into bug reports). The request's headers,
 // body and query are not shown.
 
@@ -42,6 +42,8 @@ interface Sources {
   /** The application's root (the working directory at registration, its real path): no file outside it is read. */
   root: string
   read: Map<string, string[] | null>
+  /** Source lines are shown with their credentials redacted too (a literal connection string). */
+  redact: (line: string) => string
 }
 
 export class DevelopmentPage implements Explainer {
@@ -49,7 +51,7 @@ export class DevelopmentPage implements Explainer {
   readonly #secrets: Secrets
 
   constructor (root: string, secrets: Secrets) {
-    this.#sources = { root, read: new Map() }
+    this.#sources = { root, read: new Map(), redact: (line) => secrets.redact(line, LINE_CHARS) }
     this.#secrets = secrets
   }
 
@@ -219,7 +221,7 @@ function snippet (file: string, line: number, sources: Sources): string {
   const rows: string[] = []
   for (let n = first; n <= last; n++) {
     const text = lines[n - 1].length > LINE_CHARS ? `${lines[n - 1].slice(0, LINE_CHARS)}…` : lines[n - 1]
-    rows.push(`<span class="${n === line ? 'line current' : 'line'}"><span class="number">${n}</span>${escape(text)}</span>`)
+    rows.push(`<span class="${n === line ? 'line current' : 'line'}"><span class="number">${n}</span>${escape(sources.redact(text))}</span>`)
   }
   return `<pre class="source">${rows.join('\n')}</pre>`
 }

@@ -78,11 +78,17 @@ export function mountMetrics (fastify: FastifyInstance, { name, registry, endpoi
   const counter = new PanicCounter(registry, name)
   const routes = new Map<string, PanicLabels>()
   fastify.addHook('onRoute', ({ method, url }) => {
+    // the plugin's own endpoint is no route of the application's
+    if (url === endpoint) return
     for (const verb of [method].flat()) routes.set(`${verb} ${url}`, { method: verb, route: url, source: 'request' })
   })
   fastify.addHook('onReady', async () => {
     counter.ensureRegistered()
-    for (const labels of routes.values()) counter.zero(labels)
+    for (const labels of routes.values()) {
+      // the HEAD route Fastify adds for each GET route has no zero series of its own (a panic in it is counted)
+      if (labels.method === 'HEAD' && routes.has(`GET ${labels.route}`)) continue
+      counter.zero(labels)
+    }
     routes.clear()
   })
   if (endpoint !== false) {

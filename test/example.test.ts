@@ -71,4 +71,11 @@ test('the demo with NODE_ENV=development: the developer page is on and says so',
   const page = await fetch(base + '/panic/sync', { headers: { accept: 'text/html' } })
   t.equal(page.status, 500)
   t.match(await page.text(), '<span class="type">TypeError</span>')
+  // the page shows the message, credentials redacted as on the line
+  const secret = await fetch(base + '/panic/async', { headers: { accept: 'text/html' } })
+  const html = await secret.text()
+  t.match(html, 'database connection lost: postgres://orders:[redacted]@db:5432/orders')
+  t.notMatch(html, 'hunter2', 'the demo\'s password is not on the developer page')
+  const json = await (await fetch(base + '/panic/async')).text()
+  t.notMatch(json, 'hunter2')
 })

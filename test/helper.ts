@@ -10,6 +10,12 @@ import { Registry } from 'prom-client'
 import type { FastifyRecoveryOptions } from '../types/index'
 import { isIgnored } from '../lib/foreign-promise'
 
+// The Fastify deprecations (FSTDEP023/024) and FSTWRN004 some tests provoke on purpose are not
+// printed: Node's own printer of warnings is taken off (the tests that expect a warning listen for it).
+for (const listener of process.listeners('warning')) {
+  if (listener.name === 'onWarning') process.removeListener('warning', listener)
+}
+
 // index.ts ends with the CommonJS trio (module.exports = plugin); its public types are the
 // hand-written ones in types/, so the tests see the plugin exactly as users do.
 

@@ -26,17 +26,24 @@ test('panics in the not-found handler are labelled __not_found__', async (t) => 
   t.equal(await count({ method: 'DELETE', route: '__not_found__', source: 'request' }), 1)
 })
 
-test('after ready(), every route has its series at 0', async (t) => {
-  const { app, registry } = await buildApp()
+test('after ready(), every route has its series at 0; not the HEAD routes Fastify adds, nor the metrics endpoint', async (t) => {
+  const { app, registry } = await buildApp({ metrics: { endpoint: '/metrics' } })
   t.teardown(() => app.close())
   app.get('/a', async () => 'a')
   app.route({ method: ['POST', 'PUT'], url: '/b', handler: async () => 'b' })
+  app.head('/only-head', async () => '')
   app.register(async (child) => { child.get('/c', async () => 'c') }, { prefix: '/child' })
+  app.get('/boom', async () => { throw new Error('boom') })
   await app.ready()
   const text = await registry.metrics()
-  for (const [method, route] of [['GET', '/a'], ['HEAD', '/a'], ['POST', '/b'], ['PUT', '/b'], ['GET', '/child/c']]) {
+  for (const [method, route] of [['GET', '/a'], ['POST', '/b'], ['PUT', '/b'], ['HEAD', '/only-head'], ['GET', '/child/c']]) {
     t.match(text, `fastify_panics_total{method="${method}",route="${route}",source="request"} 0`, `${method} ${route}`)
   }
+  t.notMatch(text, 'method="HEAD",route="/a"', 'the HEAD route of a GET route has no zero series')
+  t.notMatch(text, 'route="/metrics"', 'the endpoint counts nothing of its own')
+  // a panic in the HEAD route Fastify made is counted all the same
+  t.equal((await app.inject({ method: 'HEAD', url: '/boom' })).statusCode, 500)
+  t.match(await registry.metrics(), 'fastify_panics_total{method="HEAD",route="/boom",source="request"} 1')
 })
 
 test('exactly one increment per panic when the error reply fails too', async (t) => {

@@ -81,7 +81,11 @@ test(`the packed tarball works next to fastify@${fastifyVersion}: CJS, ESM, .cts
   t.ok(files.includes('package/types/testing.d.ts'))
   t.ok(files.includes('package/dist/testing.js'))
   t.ok(files.includes('package/README.md'))
-  t.notOk(files.some((file) => /\.test\.|\.map$|package\/(lib|test|bench|example)\//.test(file)), 'no sources, tests or maps')
+  t.notOk(files.some((file) => /\.test\.(ts|js)$|\.map$|package\/(lib|test|bench|recipes)\//.test(file)), 'no sources, tests or maps')
+  // self-sufficient: the docs the README links to, and the files they link to, ship
+  for (const file of ['docs/reference.md', 'docs/log-line.md', 'prometheus/alerts.yml', 'prometheus/grafana-dashboard.json', 'example/cluster.js']) {
+    t.ok(files.includes(`package/${file}`), file)
+  }
 
   // exit code 0: no problem in any resolution mode
   const { stdout: report } = await run(process.execPath, [attw, join(dir, tarball), '--format', 'ascii'])

@@ -11,3 +11,6 @@ expectType<void>(captured.clear())
 expectType<void>(captured.stop())
 expectError(capturePanics())
 expectError(capturePanics({}))
+// a test that captures before its app exists: nothing captured, nothing thrown
+expectType<CapturedPanics>(capturePanics(undefined))
+expectType<CapturedPanics>(capturePanics(null))
