@@ -108,7 +108,9 @@ test('a subscriber that throws, with the process net logging uncaught exceptions
   `)
   t.equal(code, 0)
   t.match(stdout, /"reply":500/)
+  // in the order they were written: pino writes a `fatal` line at once, ahead of one still in flight
   const panics = stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => line.msg === 'panic recovered')
+    .sort((a, b) => a.time - b.time || a.level - b.level)
   t.same(panics.map((line) => line.panic.source), ['request', 'process'])
   t.equal(panics[1].err.message, 'the subscriber is broken')
 })
