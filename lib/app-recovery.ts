@@ -6,7 +6,7 @@ import { awaitable } from './foreign-promise'
 import type { Recoverer } from './recover'
 import { copyOfInfo } from './record'
 import { rankNow } from './reentrancy'
-import { isFastifyRequest } from './request-facts'
+import { isFastifyRequest } from './request'
 import { dataOf } from './safe-read'
 
 // `app.recovery`: the failures the application hands to the plugin itself.

@@ -3,7 +3,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { isAbsolute, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { truncate } from './budget'
-import type { Explainer, PanicFacts } from './panic-reply'
+import type { Explainer, PanicView } from './panic-reply'
 import { causeChainOf, errorMessageOf, errorTypeOf, GETTER, stackOf } from './safe-read'
 import type { Secrets } from './secrets'
 
@@ -61,7 +61,7 @@ export class DevelopmentPage implements Explainer {
   }
 
   /** The page, and the content-security-policy it must be sent with. */
-  page (info: PanicFacts): { html: string, csp: string } {
+  page (info: PanicView): { html: string, csp: string } {
     const nonce = randomBytes(16).toString('base64')
     const chain = causeChainOf(info.error).map((error) => this.#describe(error))
     const [top] = chain

@@ -6,7 +6,7 @@ import { awaitable } from './foreign-promise'
 import { logClientError, type FastifyErrorLine } from './log'
 import type { PanicReplies } from './panic-reply'
 import type { Recoverer } from './recover'
-import { requestIdOf } from './request-facts'
+import { requestIdOf } from './request'
 import { causeChainOf, isError } from './safe-read'
 import { failedWhileSending, guard, isGuarded, responseState, sendPlan, watcherOf, watchSends, type SendWatcher } from './send'
 
@@ -32,7 +32,7 @@ export interface ErrorHandlingParts {
 
 /** An error handled by the application's handlers: what they were given, and what they did with it. */
 class Episode implements SendWatcher {
-  answered = false
+  replied = false
   /** What a handler threw or rejected with: Fastify sends it on to the next handler with `reply.send`. */
   handingOn: unknown = NOTHING
   /** What the handler running now was given. */
@@ -58,7 +58,7 @@ class Episode implements SendWatcher {
       // Fastify hands what a handler failed with on to the next one
       this.handingOn = NOTHING
       send(payload)
-    } else if (this.answered) {
+    } else if (this.replied) {
       // a second reply: Fastify's own warning once the first went out, else nothing (never two replies)
       if (reply.sent) send(payload)
     } else if (isError(payload)) {
@@ -68,12 +68,12 @@ class Episode implements SendWatcher {
       // the thrown value itself, sent or returned: never a payload
       this.handling.handle(payload, reply.request, reply)
     } else {
-      this.answered = true
+      this.replied = true
       const statusCode = reply.statusCode
       try {
         send(payload)
       } finally {
-        if (statusCode >= 500 && this.panicked) this.handling.recordAnswered(this.original, reply.request, reply, statusCode)
+        if (statusCode >= 500 && this.panicked) this.handling.recordReplied(this.original, reply.request, reply, statusCode)
       }
     }
   }
@@ -120,7 +120,7 @@ export class ErrorHandling {
       const carried = isError(value) && causeChainOf(value).includes(episode.original as Error)
       if (statusCode >= 500 && episode.panicked && !carried) {
         if (statusCode !== PANIC_STATUS) {
-          this.recordAnswered(episode.original, request, reply, statusCode)
+          this.recordReplied(episode.original, request, reply, statusCode)
         } else {
           panic = episode.original
           handlerFailure = { failure: value }
@@ -141,7 +141,7 @@ export class ErrorHandling {
   }
 
   /** A panic an application handler answered itself with `statusCode` (≥ 500): recorded, its reply kept. */
-  recordAnswered (value: unknown, request: FastifyRequest, reply: FastifyReply, statusCode: number): void {
+  recordReplied (value: unknown, request: FastifyRequest, reply: FastifyReply, statusCode: number): void {
     this.#parts.recoverer.recover({ value, source: 'request', request, reply, statusCode, respond: 'none' })
   }
 
@@ -189,7 +189,7 @@ export class ErrorHandling {
   // a synchronous throw too, which Fastify would otherwise send as the reply when it is not an Error
   // (a response the route itself started with raw writes is the plugin's to break).
   #failed (episode: Episode, failure: unknown, request: FastifyRequest, reply: FastifyReply): unknown {
-    if (episode.answered || reply.sent || isGuarded(reply)) {
+    if (episode.replied || reply.sent || isGuarded(reply)) {
       this.#parts.recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
       return undefined
     }

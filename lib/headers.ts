@@ -1,6 +1,6 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http'
 import type { FastifyRequest } from 'fastify'
-import { isHttp2 } from './request-facts'
+import { isHttp2 } from './request'
 
 // Which headers a reply of the plugin carries: one place for the rules of RFC 9110 and 9113, and
 // the one answer to "which headers does this panic reply set, and which set before does it remove"

@@ -17,7 +17,7 @@ export const SAMPLED_MESSAGE = 'panics sampled'
 const ELSEWHERE: ReadonlySet<string> = new Set(['error', 'value', 'requestId'] satisfies Array<keyof PanicInfo>)
 
 /** What the line tells beside PanicInfo: the status the client gets or got, a left-out stack, the panics sampling skipped. */
-export interface LineFacts {
+export interface LineExtras {
   statusCode?: number
   stackSuppressed?: boolean
   /** `panic.sampled.skipped` (contract §15). */
@@ -25,7 +25,7 @@ export interface LineFacts {
 }
 
 /** The line's `panic` field. */
-export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed, skipped }: LineFacts = {}): Record<string, unknown> {
+export function panicFieldsOf (info: Partial<PanicInfo>, { statusCode, stackSuppressed, skipped }: LineExtras = {}): Record<string, unknown> {
   const fields: Record<string, unknown> = {}
   for (const key in info) {
     const value = info[key as keyof PanicInfo]

@@ -25,9 +25,6 @@ export type Settings = Required<Pick<FastifyRecoveryOptions, Defaulted>> & Pick<
   root: string
 }
 
-/** What the default reply is built from (lib/default-reply.ts). */
-export type DefaultReplySettings = Pick<Settings, 'message' | 'closeConnection' | 'requestIdHeader' | 'development' | 'root'>
-
 const DEFAULTS = {
   message: 'Internal Server Error',
   closeConnection: 'auto',

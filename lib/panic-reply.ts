@@ -18,12 +18,12 @@ const OFFERED_TYPES = ['application/json', PROBLEM_TYPE]
 const OFFERED_IN_DEVELOPMENT = [...OFFERED_TYPES, HTML_TYPE]
 
 /** What a panic reply tells of the failure: the plugin's own reading, never an object the application was given. */
-export type PanicFacts = Pick<PanicInfo, 'requestId' | 'error' | 'source' | 'method' | 'route' | 'fingerprint'>
+export type PanicView = Pick<PanicInfo, 'requestId' | 'error' | 'source' | 'method' | 'route' | 'fingerprint'>
 
 /** The developer page (opt-in): what a developer is shown of a panic. */
 export interface Explainer {
   /** The page, and the content-security-policy it must be sent with. */
-  page: (panic: PanicFacts) => { html: string, csp: string }
+  page: (panic: PanicView) => { html: string, csp: string }
   /** The `development` field of a JSON reply. */
   fields: (error: Error) => object
 }
@@ -55,7 +55,7 @@ export class PanicReplies {
   }
 
   /** The reply to `panic` (status 500 unless told otherwise; `close`: the connection closed whatever `closeConnection` says). */
-  panic (request: FastifyRequest, panic: PanicFacts, { statusCode = 500, close = false }: { statusCode?: number, close?: boolean } = {}): RawPlan {
+  panic (request: FastifyRequest, panic: PanicView, { statusCode = 500, close = false }: { statusCode?: number, close?: boolean } = {}): RawPlan {
     const requestId = panic.requestId as string
     const { set: headers, remove } = panicHeaders(request, requestId, this.#settings, close)
     const explainer = this.#explainer
@@ -81,7 +81,7 @@ export class PanicReplies {
   }
 
   /** The reply a custom handler chose: its status, headers and body over the default ones. */
-  chosen (custom: CustomReply, request: FastifyRequest, panic: PanicFacts): RawPlan {
+  chosen (custom: CustomReply, request: FastifyRequest, panic: PanicView): RawPlan {
     const plan = this.panic(request, panic, { statusCode: custom.statusCode })
     if (custom.body !== undefined) {
       plan.body = custom.body

@@ -5,7 +5,7 @@ import { FST_RECOVERY_HANDLER_SENT } from './errors'
 import type { PanicReplies } from './panic-reply'
 import { copyOfInfo, type Incident, type Panic, type Recorder } from './record'
 import { recording } from './reentrancy'
-import { requestIdOf } from './request-facts'
+import { requestIdOf } from './request'
 import { breakResponse, guard, replyInFlight, responseState, sendPlan, takeRefusal, writeRaw, type RawPlan } from './send'
 
 // The one path every failure takes. A way in — the error handler (lib/error-handler.ts), an

@@ -1,7 +1,7 @@
 import { types } from 'node:util'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { Recoverer } from './recover'
-import { hasAnswered } from './send'
+import { hasReplied } from './send'
 
 // Route handlers whose failures never reach an error handler, covered where they are registered (an
 // onRoute hook of the plugin's scope):
@@ -47,7 +47,7 @@ export function coverRouteHandlers (scope: FastifyInstance, recoverer: Recoverer
   // then taken (the handler returns nothing); a rejection is seen beside Fastify, which is told to
   // keep its own line for it (lib/wrap-thenable.js logs the raw error when the reply was sent).
   const failedAfterReply = (failure: unknown, request: FastifyRequest, reply: FastifyReply, rejected: boolean): boolean => {
-    if (!hasAnswered(reply) || (reply.raw.headersSent && !reply.raw.writableEnded)) return false
+    if (!hasReplied(reply) || (reply.raw.headersSent && !reply.raw.writableEnded)) return false
     recoverer.recover({ value: failure, source: 'response', request, reply, statusCode: reply.statusCode, respond: 'none' })
     if (rejected) muteFastifyErrorLine(reply)
     return true

@@ -2,7 +2,7 @@ import { constants } from 'node:http2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { keptHeaders, type HeaderValue } from './headers'
 import { asTheRequest, inSubscribers } from './reentrancy'
-import { isHttp2 } from './request-facts'
+import { isHttp2 } from './request'
 import { isError, privateSymbol } from './safe-read'
 
 // Sending: the one module that replaces `reply.send`, and the one answer to "can we still write?".
@@ -39,8 +39,8 @@ export interface RawPlan extends ReplyPlan {
 
 /** What the application's sends mean while its error handlers answer (lib/error-handler.ts). */
 export interface SendWatcher {
-  /** Whether the application answered (a send that was not the failure handed on). */
-  readonly answered: boolean
+  /** Whether the application replied (a send that was not the failure handed on). */
+  readonly replied: boolean
   /** An application's send of `payload`: `send` hands a payload on to Fastify. */
   sent: (reply: FastifyReply, payload: unknown, send: (payload: unknown) => void) => void
 }
@@ -158,11 +158,11 @@ export function replyInFlight (reply: FastifyReply): boolean {
  * Whether the request was answered: its response sent or started, the plugin replying to it, or an
  * application's error handler having answered it (its reply may still be in its onSend hooks).
  */
-export function hasAnswered (reply: FastifyReply): boolean {
+export function hasReplied (reply: FastifyReply): boolean {
   if (reply.sent || reply.raw.headersSent) return true
   // declared on every reply of the scope: null until the plugin watches or guards it (one of the two)
   const state = (reply as Sending)[kSend] as SendState | null
-  return state !== null && (state.guard !== undefined || (state.watcher as SendWatcher).answered)
+  return state !== null && (state.guard !== undefined || (state.watcher as SendWatcher).replied)
 }
 
 /** Whether the custom handler or a subscriber tried to send the failure itself since this was last asked. */

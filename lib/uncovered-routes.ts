@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { methodOf, routeOf } from './request-facts'
+import { methodOf, routeOf } from './request'
 
 // Routes capture their scope's error handler when they are set up, so a route registered before
 // the plugin keeps Fastify's default error handler, which sends err.message to the client. The

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { buildApp, genericBody, recovery } from './helper'
 import { DevelopmentPage, escape } from '../lib/development-page'
-import type { PanicFacts } from '../lib/panic-reply'
+import type { PanicView } from '../lib/panic-reply'
 import { Secrets } from '../lib/secrets'
 import Fastify from 'fastify'
 
@@ -20,7 +20,7 @@ function developmentEnv (t: Test, value: string | null = 'development'): void {
 // the application's root, as the plugin takes it at registration: only files inside it are read
 const ROOT = realpathSync.native(process.cwd())
 const page = new DevelopmentPage(ROOT, new Secrets())
-const developmentPage = (panic: PanicFacts): { html: string, csp: string } => page.page(panic)
+const developmentPage = (panic: PanicView): { html: string, csp: string } => page.page(panic)
 
 /** A directory inside the application's root, removed when the test ends. */
 function sourceDir (t: Test, prefix: string): string {

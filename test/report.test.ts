@@ -165,3 +165,15 @@ test('a request that cannot be read and a registry that throws: report still ans
   t.match(info, { error: { code: 'FST_RECOVERY_NOT_RECORDED' } })
   t.match(lines.filter((line) => line.msg === 'recovery failed'), [{ err: { message: 'routeOptions getter' }, panic: { source: 'reported', route: '' } }])
 })
+
+test('one failure, one record per instance: the same Error reported to two apps is recorded by each, once', async (t) => {
+  const one = await buildApp()
+  const two = await buildApp()
+  t.teardown(() => Promise.all([one.app.close(), two.app.close()]))
+  const failure = Object.freeze(new Error('shared'))
+  for (const { app } of [one, two, one, two]) app.recovery.report(failure)
+  t.equal(one.panics().length, 1)
+  t.equal(two.panics().length, 1)
+  t.same(Object.getOwnPropertySymbols(failure), [], 'the value is untouched: no key added, frozen or not')
+  t.same(Reflect.ownKeys(failure).sort(), ['message', 'stack'])
+})
