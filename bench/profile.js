@@ -51,6 +51,22 @@ async function main () {
     console.log(`${(100 * micros / total).toFixed(1).padStart(5)}% ${(micros / requests).toFixed(2).padStart(7)} µs  ${key}`)
   }
 
+  // self time by where the code lives: the plugin's modules, each package, Node, V8's own work
+  const groups = new Map()
+  for (const id of profile.samples) {
+    const { url, functionName } = byId.get(id).callFrame
+    const group = url.includes('/dist/lib/') || url.includes('/dist/index')
+      ? `plugin ${url.slice(url.lastIndexOf('/dist/') + 6)}`
+      : url.includes('node_modules/')
+        ? url.slice(url.lastIndexOf('node_modules/') + 13).split('/').slice(0, url.includes('node_modules/@') ? 2 : 1).join('/')
+        : url.startsWith('node:') ? 'node (its own modules)' : url === '' ? `(${functionName.replace(/[()]/g, '') || 'native'})` : where(url)
+    groups.set(group, (groups.get(group) ?? 0) + interval)
+  }
+  console.log(`\nself time by where the code lives, µs per request`)
+  for (const [group, micros] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`${(micros / requests).toFixed(2).padStart(7)} µs  ${group}`)
+  }
+
   // inclusive time of the plugin's and the server's own functions: where the error path goes
   const hits = new Map(profile.nodes.map((node) => [node.id, 0]))
   for (const id of profile.samples) hits.set(id, hits.get(id) + 1)
