@@ -1,5 +1,5 @@
-import { test } from 'tap'
-import Fastify from 'fastify'
+import { test, type Test } from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { buildApp, recovery } from './helper'
 
@@ -115,15 +115,21 @@ test('a BullMQ-style worker loop reports each failed job and goes on', async (t)
   t.equal(await count({ source: 'reported' }), 2)
 })
 
-test('a registry that throws stops nothing else: the line is written, a `recovery failed` line says why it was not counted', async (t) => {
+// an app whose counter is the test's own, to be broken when the test says
+async function withCounter (t: Test): Promise<{ app: FastifyInstance, lines: Array<Record<string, any>>, breakCounter: () => void }> {
   const lines: Array<Record<string, any>> = []
   const registry = new Registry()
   const counter = new Counter({ name: 'fastify_panics_total', help: 'h', labelNames: ['method', 'route', 'source'], registers: [registry] })
   const app = Fastify({ logger: { stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
   await app.register(recovery, { metrics: { registry } })
   t.teardown(() => app.close())
+  return { app, lines, breakCounter: () => { counter.inc = () => { throw new Error('the registry is broken') } } }
+}
+
+test('a registry that throws stops nothing else: the line is written, a `recovery failed` line says why it was not counted', async (t) => {
+  const { app, lines, breakCounter } = await withCounter(t)
   await app.ready()
-  counter.inc = () => { throw new Error('the registry is broken') }
+  breakCounter()
   const value = new Error('caught')
   const info = app.recovery.report(value)
   t.match(info, { value, source: 'reported', error: value })
@@ -148,16 +154,11 @@ test('when recording itself fails, report still returns an answer and never thro
 })
 
 test('a request that cannot be read and a registry that throws: report still answers, and the line says why', async (t) => {
-  const lines: Array<Record<string, any>> = []
-  const registry = new Registry()
-  const counter = new Counter({ name: 'fastify_panics_total', help: 'h', labelNames: ['method', 'route', 'source'], registers: [registry] })
-  const app = Fastify({ logger: { stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
-  await app.register(recovery, { metrics: { registry } })
-  t.teardown(() => app.close())
+  const { app, lines, breakCounter } = await withCounter(t)
   let info: unknown
   app.get('/broken', async (request) => {
     Object.defineProperty(request, 'routeOptions', { get () { throw new Error('routeOptions getter') } })
-    counter.inc = () => { throw new Error('the registry is broken') }
+    breakCounter()
     info = app.recovery.report(new Error('caught'), { request })
     return 'ok'
   })
