@@ -62,7 +62,7 @@ async function main () {
         : url.startsWith('node:') ? 'node (its own modules)' : url === '' ? `(${functionName.replace(/[()]/g, '') || 'native'})` : where(url)
     groups.set(group, (groups.get(group) ?? 0) + interval)
   }
-  console.log(`\nself time by where the code lives, µs per request`)
+  console.log('\nself time by where the code lives, µs per request')
   for (const [group, micros] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(`${(micros / requests).toFixed(2).padStart(7)} µs  ${group}`)
   }
