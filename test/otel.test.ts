@@ -129,3 +129,36 @@ test('without @opentelemetry/api installed: nothing is loaded, the panic is answ
   await once(child, 'exit')
   t.same(JSON.parse(stdout), { afterSuccess: 0, asked: 1, statuses: [500, 500] }, 'not looked for on a success; looked for once, at the first panic')
 })
+
+test('a server span whose isRecording, setAttribute or setStatus throws stops neither the custom handler, the channel, the line nor the count', async (t) => {
+  const { channel } = await import('node:diagnostics_channel')
+  const { capturePanics } = await import('../testing')
+  for (const method of ['isRecording', 'setAttribute', 'setStatus'] as const) {
+    const lines: Array<Record<string, any>> = []
+    const registry = new Registry()
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+    t.teardown(() => app.close())
+    let asked = 0
+    await app.register(recovery, { metrics: { registry }, handler: () => { asked++; return { statusCode: 503, body: { chosen: true } } } })
+    app.get('/boom', async () => { throw new Error('boom') })
+    await app.ready()
+    const published: unknown[] = []
+    const onPanic = (message: unknown): void => { published.push(message) }
+    channel('fastify-recovery.panic').subscribe(onPanic)
+    const captured = capturePanics(app)
+    // a tracer's span, broken in one method, active as the request's server span
+    const broken = (): never => { throw new Error(`broken ${method}`) }
+    const span = { kind: SpanKind.SERVER, isRecording: () => true, setAttribute: () => span, setStatus: () => span, [method]: broken }
+    // (light-my-request starts the request when it is awaited: inside the span's context)
+    const res = await context.with(trace.setSpan(context.active(), span as any), async () => await app.inject('/boom'))
+    channel('fastify-recovery.panic').unsubscribe(onPanic)
+    captured.stop()
+    t.same({ statusCode: res.statusCode, body: res.body }, { statusCode: 503, body: '{"chosen":true}' }, `${method}: the custom handler chose the reply`)
+    t.equal(asked, 1)
+    t.equal(lines.filter((line) => line.msg === 'panic recovered').length, 1, `${method}: one line`)
+    t.match(lines.filter((line) => line.msg === 'recovery failed'), [{ err: { message: `broken ${method}` } }], `${method}: the tracer's failure is on record`)
+    t.equal((await registry.getSingleMetric('fastify_panics_total')?.get())?.values.reduce((sum, { value }) => sum + value, 0), 1, `${method}: one count`)
+    t.equal(published.length, 1, `${method}: one channel message`)
+    t.equal(captured.panics.length, 1, `${method}: the test kit saw it`)
+  }
+})
