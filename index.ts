@@ -22,7 +22,7 @@ import { Secrets } from './lib/secrets'
 import { declareSendState, isGuarded } from './lib/send'
 import { markServerSpan } from './lib/span'
 import { StackBudget } from './lib/stack-budget'
-import { streamFailure } from './lib/stream-failure'
+import { responseHookFailure, streamFailure } from './lib/after-response'
 import { createUncoveredRouteWarning } from './lib/uncovered-routes'
 
 async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecoveryOptions): Promise<void> {
@@ -62,6 +62,7 @@ async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecove
   // the plugin's cover.
   const fastifyReports = listenToLogController(fastify, {
     streamError: streamFailure(recoverer),
+    responseFailed: responseHookFailure(recoverer),
     // the plugin's double-fault guard is the only other way Fastify's default handler runs here
     defaultErrorLog: (_error, request, reply) => { if (!isGuarded(reply)) warnUncoveredRoute(request) }
   })

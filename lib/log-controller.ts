@@ -3,10 +3,11 @@ import { FST_RECOVERY_UNSUPPORTED_FASTIFY } from './errors'
 import type { FastifyErrorLine } from './log'
 import { privateSymbol } from './safe-read'
 
-// Two failures never reach an error handler or an onError hook, and Fastify (5.12 and later)
-// reports both to its LogController, the object it writes its own lines with: a stream that failed
-// after the response's headers went out (`streamError`), and an error its default error handler
-// answered (`defaultErrorLog`). Listening there costs nothing on a successful request: no hook runs.
+// Three failures never reach an error handler or an onError hook, and Fastify (5.12 and later)
+// reports each to its LogController, the object it writes its own lines with: a stream that failed
+// after the response's headers went out (`streamError`), an error its default error handler
+// answered (`defaultErrorLog`), and an `onResponse` hook that failed (`requestCompleted` with an
+// error). Listening there costs a successful request one call and one test: no hook runs.
 // The controller is Fastify's own (or the one given as the `logController` option): its methods are
 // wrapped once, and each failure goes to the registration of the plugin whose scope holds the route.
 
@@ -20,11 +21,16 @@ export interface LogControllerListener {
   streamError: Report
   /** Fastify's default error handler answered this error. */
   defaultErrorLog: Report
+  /** An `onResponse` hook failed (Fastify's own line for the request then tells no error: it is the listener's). */
+  responseFailed: Report
 }
+
+type RequestCompleted = (error: unknown, request: FastifyRequest, reply: FastifyReply, ...rest: unknown[]) => void
 
 interface Controller {
   streamError: Report
   defaultErrorLog: Report
+  requestCompleted: RequestCompleted
   [kWiring]?: Wiring
 }
 
@@ -33,6 +39,7 @@ interface Wiring {
   /** The controller's own methods. */
   streamError: Report
   defaultErrorLog: Report
+  requestCompleted: RequestCompleted
 }
 
 /**
@@ -50,7 +57,7 @@ export function listenToLogController (scope: FastifyInstance, listener: LogCont
 }
 
 function wire (controller: Controller): Wiring {
-  const wiring: Wiring = { listeners: new Map(), streamError: controller.streamError, defaultErrorLog: controller.defaultErrorLog }
+  const wiring: Wiring = { listeners: new Map(), streamError: controller.streamError, defaultErrorLog: controller.defaultErrorLog, requestCompleted: controller.requestCompleted }
   controller[kWiring] = wiring
   controller.streamError = function fastifyRecoveryStreamError (this: Controller, ...report: Parameters<Report>) {
     listenerOf(wiring, report[2])?.streamError(...report)
@@ -59,6 +66,16 @@ function wire (controller: Controller): Wiring {
   controller.defaultErrorLog = function fastifyRecoveryDefaultErrorLog (this: Controller, ...report: Parameters<Report>) {
     listenerOf(wiring, report[2])?.defaultErrorLog(...report)
     return wiring.defaultErrorLog.apply(this, report)
+  }
+  // at the end of every request Fastify logs (one test when it succeeded); Fastify itself tells no
+  // error that is falsy (a hook that throws `undefined`)
+  controller.requestCompleted = function fastifyRecoveryRequestCompleted (this: Controller, error, request, reply, ...rest) {
+    const listener = error ? listenerOf(wiring, reply) : undefined
+    if (listener !== undefined) {
+      listener.responseFailed(error, request, reply)
+      error = null
+    }
+    return wiring.requestCompleted.call(this, error, request, reply, ...rest)
   }
   return wiring
 }
@@ -77,6 +94,6 @@ const controllerOf = privateSymbol('fastify.logController', { inherited: true })
 function logControllerOf (fastify: FastifyInstance): Controller {
   const key = controllerOf(fastify)
   const controller = key === undefined ? undefined : (fastify as unknown as Record<symbol, Controller | undefined>)[key]
-  if (typeof controller?.streamError !== 'function' || typeof controller.defaultErrorLog !== 'function') throw new FST_RECOVERY_UNSUPPORTED_FASTIFY(fastify.version)
+  if (typeof controller?.streamError !== 'function' || typeof controller.defaultErrorLog !== 'function' || typeof controller.requestCompleted !== 'function') throw new FST_RECOVERY_UNSUPPORTED_FASTIFY(fastify.version)
   return controller
 }

@@ -5,7 +5,7 @@ import { context, type ContextManager } from '@opentelemetry/api'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { capturePanics } from '../testing'
 import type { FastifyRecoveryOptions, PanicMessage } from '../types/index'
-import { buildApp, genericBody, rawRequest, type TestApp } from './helper'
+import { buildApp, genericBody, rawRequest, recovery, type TestApp } from './helper'
 
 // Contract §18: inside the application's own error handling. An application error handler decides
 // the reply for what it answers; a panic it answers with a server error, or fails on, is recorded
@@ -209,6 +209,59 @@ test('a route handler that fails after its reply was sent: source response, one 
   t.equal(await built.count({ source: 'response' }), 2)
   t.equal(built.captured.panics.length, 2)
   t.equal((await built.app.inject('/ok')).body, 'still serving')
+})
+
+test('an onResponse hook that fails: source response, one line, one count; Fastify\'s line for the request without the raw error', async (t) => {
+  const hooks: Array<[string, (app: FastifyInstance) => void]> = [
+    ['async', (scope) => { scope.addHook('onResponse', async () => { throw new Error(`audit write failed: ${SECRET}`) }) }],
+    ['callback', (scope) => { scope.addHook('onResponse', (_request, _reply, done) => { done(new Error(`audit write failed: ${SECRET}`)) }) }],
+    ['sync, a string', (scope) => { scope.addHook('onResponse', function (_request, _reply, _done): void { throw `audit write failed: ${SECRET}` }) }] // eslint-disable-line no-throw-literal
+  ]
+  // the reference: plain Fastify logs the raw error as "request errored", uncounted
+  const plainLines: string[] = []
+  const plain = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { plainLines.push(line) } } } })
+  t.teardown(() => plain.close())
+  hooks[0][1](plain)
+  plain.get('/audited', async () => ({ done: true }))
+  t.equal((await plain.inject('/audited')).statusCode, 200)
+  t.match(plainLines.join(''), /"msg":"request errored"/)
+  t.match(plainLines.join(''), PASSWORD, 'without the plugin, Fastify\'s line carries the secret')
+
+  for (const [kind, addHook] of hooks) {
+    const built = await watched(t)
+    built.app.register(async (scope) => {
+      addHook(scope)
+      scope.get('/audited', async () => ({ done: true }))
+    })
+    // a sibling scope without a failing hook: its requests complete as ever
+    built.app.get('/ok', async () => 'still serving')
+    const res = await outcome(built, '/audited')
+    t.same({ statusCode: res.statusCode, body: res.body }, { statusCode: 200, body: '{"done":true}' }, `${kind}: the reply as sent`)
+    t.match(panicLines(res.lines), [{ reqId: 'req-1', err: kind.endsWith('string') ? { type: 'string' } : { type: 'Error', message: /audit write failed/ }, panic: { source: 'response', statusCode: 200, route: '/audited' } }], `${kind}: one line`)
+    t.match(res.lines.filter((line) => line.msg !== 'panic recovered' && line.msg !== 'incoming request'), [{ msg: 'request completed', res: { statusCode: 200 } }], `${kind}: Fastify's own line, completed, without the error`)
+    t.notMatch(JSON.stringify(res.lines), PASSWORD, `${kind}: nothing leaked`)
+    t.equal(await built.count({ source: 'response', route: '/audited' }), 1, `${kind}: one count`)
+    t.equal(built.published.length, 1)
+    t.equal(built.captured.panics.length, 1)
+    const after = await outcome(built, '/ok')
+    t.equal(after.body, 'still serving')
+    t.match(after.lines, [{ msg: 'incoming request' }, { msg: 'request completed' }], 'a request whose hooks succeed: Fastify\'s lines as ever')
+  }
+})
+
+test('an onResponse hook that fails in a scope without the plugin: Fastify\'s line, nothing recorded', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.teardown(() => app.close())
+  const registry = new (await import('prom-client')).Registry()
+  app.register(async (covered) => { await covered.register(recovery, { metrics: { registry } }) })
+  app.register(async (sibling) => {
+    sibling.addHook('onResponse', async () => { throw new Error('not the plugin\'s') })
+    sibling.get('/sibling', async () => 'ok')
+  })
+  t.equal((await app.inject('/sibling')).body, 'ok')
+  t.match(lines.filter((line) => line.msg === 'request errored'), [{ err: { message: 'not the plugin\'s' } }])
+  t.same(lines.filter((line) => line.msg === 'panic recovered'), [])
 })
 
 test('a successful route is untouched by the cover: its value, its status, its headers', async (t) => {

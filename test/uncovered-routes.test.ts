@@ -102,7 +102,7 @@ test('a route of a sibling scope without the plugin: Fastify answers, nothing is
 test('a Fastify without a LogController (before 5.12) is refused at registration, with the version', async (t) => {
   const { listenToLogController } = await import('../lib/log-controller')
   const old = { version: '5.11.0' }
-  t.throws(() => listenToLogController(old as never, { streamError () {}, defaultErrorLog () {} }), {
+  t.throws(() => listenToLogController(old as never, { streamError () {}, defaultErrorLog () {}, responseFailed () {} }), {
     code: 'FST_RECOVERY_UNSUPPORTED_FASTIFY',
     message: /needs Fastify 5\.12 or later .* this is Fastify 5\.11\.0/
   })
