@@ -90,27 +90,46 @@ const CONTEXT_BYTES = 4 * 1024
 
 // One failure, one record: each object recorded carries its records (which recorder, what PanicInfo)
 // in a private field of this class, added by a base class whose constructor returns the object itself.
-// A private field is seen by no code but this class's — no key is added, no Proxy trap runs — works on
-// frozen objects and Proxies alike, and goes with the object: where a WeakMap entry per panic made V8's
-// young-generation collector process an ephemeron table at every scavenge (3.6 µs per panic in a storm).
+// A private field is seen by no code but this class's — no key is added, no Proxy trap runs — and goes
+// with the object: where a WeakMap entry per panic made V8's young-generation collector process an
+// ephemeron table at every scavenge (3.6 µs per panic in a storm). A frozen or sealed object keeps its
+// records in a WeakMap instead: the TC39 proposal "non-extensible applies to private" (V8's
+// --js-nonextensible-applies-to-private, off by default on Node 26) makes adding the field throw there.
+// (A Proxy is extensible for a private field whatever its target: asking it would run its trap.)
 const Itself = function (object: object) { return object } as unknown as new (object: object) => object
 
+type RecordList = Array<{ recorder: Recorder, info: PanicInfo }>
+
 class Records extends Itself {
-  readonly #records: Array<{ recorder: Recorder, info: PanicInfo }> = []
+  readonly #records: RecordList = []
+  static readonly #aside = new WeakMap<object, RecordList>()
 
   private constructor (object: object) {
     super(object)
   }
 
+  static #listOf (object: object): RecordList | undefined {
+    return #records in object ? (object as Records).#records : Records.#aside.get(object)
+  }
+
   static of (object: object, recorder: Recorder): PanicInfo | undefined {
-    if (!(#records in object)) return undefined
-    for (const record of (object as Records).#records) if (record.recorder === recorder) return record.info
+    const list = Records.#listOf(object)
+    if (list === undefined) return undefined
+    for (const record of list) if (record.recorder === recorder) return record.info
     return undefined
   }
 
   static add (object: object, recorder: Recorder, info: PanicInfo): void {
-    if (!(#records in object)) new Records(object) // eslint-disable-line no-new
-    ;(object as Records).#records.push({ recorder, info })
+    let list = Records.#listOf(object)
+    if (list === undefined) {
+      if (types.isProxy(object) || Object.isExtensible(object)) {
+        list = (new Records(object) as Records).#records
+      } else {
+        list = []
+        Records.#aside.set(object, list)
+      }
+    }
+    list.push({ recorder, info })
   }
 }
 

@@ -1,7 +1,7 @@
 import { test, type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
-import { buildApp, recovery } from './helper'
+import { buildApp, builtPlugin, recovery, runNode } from './helper'
 
 // Contract §10: app.recovery.report records a failure the application caught itself — one line,
 // one count with source="reported", the diagnostics channel — answers nothing, is synchronous,
@@ -177,4 +177,48 @@ test('one failure, one record per instance: the same Error reported to two apps 
   t.equal(two.panics().length, 1)
   t.same(Object.getOwnPropertySymbols(failure), [], 'the value is untouched: no key added, frozen or not')
   t.same(Reflect.ownKeys(failure).sort(), ['message', 'stack'])
+})
+
+// The TC39 proposal "non-extensible applies to private": V8 has it behind a flag (Node 26), where
+// adding a private field to a frozen object throws. One record per failure must not depend on it.
+const NONEXTENSIBLE_PRIVATE = '--js-nonextensible-applies-to-private'
+
+test('one failure, one record for frozen and sealed values where non-extensibility applies to private fields', async (t) => {
+  if ((await runNode([NONEXTENSIBLE_PRIVATE, '-e', '0'])).code !== 0) {
+    t.comment(`this Node's V8 (${process.versions.v8}) has no ${NONEXTENSIBLE_PRIVATE}: run on Node 26 or later (.ci/run does)`)
+    return
+  }
+  const { code, stdout, stderr } = await runNode([NONEXTENSIBLE_PRIVATE, '-e', `
+    const Fastify = require('fastify')
+    const lines = []
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line) => { lines.push(JSON.parse(line)) } } } })
+    let asked = 0
+    app.register(require(${JSON.stringify(builtPlugin())}), { metrics: false, handler: () => { asked++ } })
+    app.register(async (scope) => {
+      // an application handler that reports what it was given, then hands it on
+      scope.setErrorHandler((error, request) => { scope.recovery.report(error, { request }); throw error })
+      scope.get('/frozen', async () => { throw Object.freeze(new Error('frozen failure')) })
+      scope.get('/sealed', async () => { throw Object.seal({ sealed: true }) })
+    })
+    ;(async () => {
+      const statuses = []
+      for (const url of ['/frozen', '/sealed']) statuses.push((await app.inject(url)).statusCode)
+      const failure = Object.preventExtensions(new Error('reported twice'))
+      app.recovery.report(failure)
+      app.recovery.report(failure)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      console.log(JSON.stringify({ statuses, asked, lines: lines.filter((line) => line.level >= 50).map((line) => [line.msg, line.panic?.source, line.err?.message]) }))
+      await app.close()
+    })()
+  `], process.cwd())
+  t.equal(code, 0, stderr)
+  const outcome = JSON.parse(stdout)
+  t.same(outcome.statuses, [500, 500])
+  t.equal(outcome.asked, 2, 'the custom handler chose each reply: the plugin did not fail on the way')
+  t.match(outcome.lines, [
+    ['panic recovered', 'reported', 'frozen failure'],
+    ['panic recovered', 'reported', /sealed/],
+    ['panic recovered', 'reported', 'reported twice']
+  ], 'one line each, no recovery failed line')
+  t.equal(outcome.lines.length, 3)
 })
