@@ -1,3 +1,5 @@
+import { Generations } from './generations'
+
 // What counts as a secret in a log line (contract §6), and where it is in a text: the one place
 // that answers both. A key named like a credential has its value written as `[redacted]` at any
 // depth. Text — the message, every stack header, the cause chain, the strings of the thrown value,
@@ -33,8 +35,8 @@ const KEY_SCAN = 256
 // how far past its budget a text is looked at: a credential the cut runs through is found whole
 const OVERLAP = 4 * 1024
 // the texts last redacted and what they became: a storm repeats its messages and stacks, and a
-// text no longer than this is redacted once while it is among the last RECENT ones (at most
-// RECENT × 2 × RECENT_TEXT characters kept)
+// text no longer than this is redacted once while it is among the last RECENT ones (two
+// generations, lib/generations.ts: at most RECENT × 2 × RECENT_TEXT characters kept)
 const RECENT = 32
 const RECENT_TEXT = 8 * 1024
 // a name in a credential's place: what key names look like
@@ -50,7 +52,7 @@ export class Secrets {
   readonly #keys: ReadonlySet<string>
   /** Whether a text may name a credential at all. */
   readonly #nameHint: RegExp
-  readonly #recent = new Map<string, string>()
+  readonly #recent = new Generations<string>(RECENT)
   // the texts redacted last and what they became: a storm's message and stack are the same texts
   // each time, told by their length and one comparison before the map would hash them again
   readonly #lastTexts: string[] = ['', '', '', '']
@@ -91,15 +93,9 @@ export class Secrets {
     if (whole && text.length <= RECENT_TEXT) {
       const last = this.#lastTexts
       for (let i = 0; i < last.length; i++) if (text.length === last[i].length && text === last[i]) return this.#lastRedacted[i]
-      let redacted = this.#recent.get(text)
-      if (redacted !== undefined) {
-        // kept as the most recent
-        this.#recent.delete(text)
-      } else {
-        redacted = this.#redact(text, text)
-        if (this.#recent.size === RECENT) this.#recent.delete(this.#recent.keys().next().value as string)
-      }
-      this.#recent.set(text, redacted)
+      const redacted = this.#recent.get(text) ?? this.#redact(text, text)
+      // kept as the most recent
+      this.#recent.renew(text, redacted)
       last[this.#next] = text
       this.#lastRedacted[this.#next] = redacted
       this.#next = (this.#next + 1) % last.length
