@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FastifyRecoveryOptions, Recovery } from './types/index'
+import { responseHookFailure, streamFailure } from './lib/after-response'
 import { AppRecovery } from './lib/app-recovery'
 import { publishClose } from './lib/channel'
 import { Copier } from './lib/copier'
@@ -22,7 +23,6 @@ import { Secrets } from './lib/secrets'
 import { declareSendState, isGuarded } from './lib/send'
 import { markServerSpan } from './lib/span'
 import { StackBudget } from './lib/stack-budget'
-import { responseHookFailure, streamFailure } from './lib/after-response'
 import { createUncoveredRouteWarning } from './lib/uncovered-routes'
 
 async function fastifyRecovery (fastify: FastifyInstance, options: FastifyRecoveryOptions): Promise<void> {
