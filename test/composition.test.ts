@@ -249,6 +249,39 @@ test('an onResponse hook that fails: source response, one line, one count; Fasti
   }
 })
 
+test('an onResponse hook that fails with a hostile value, in an app with its own error handler and a custom handler: one line and one count each, the plugin never fails', async (t) => {
+  const revocable = Proxy.revocable({}, {})
+  revocable.revoke()
+  const hostile: Array<[string, unknown]> = [
+    ['a revoked Proxy', revocable.proxy],
+    ['an Error whose message and stack are getters that throw', Object.defineProperties(Object.create(Error.prototype), { message: { get () { throw new Error(PASSWORD) } }, stack: { get () { throw new Error(PASSWORD) } } })],
+    ['a frozen Error', Object.freeze(new Error(`frozen ${SECRET}`))],
+    ['a Symbol', Symbol(SECRET)]
+  ]
+  let handlerAsked = 0
+  let appHandlerAsked = 0
+  const built = await watched(t, { handler: () => { handlerAsked++ } })
+  built.app.setErrorHandler(async (error) => { appHandlerAsked++; throw error })
+  let current: unknown
+  built.app.register(async (scope) => {
+    scope.addHook('onResponse', async () => { throw current })
+    scope.get('/audited', async (_request, reply) => { reply.code(201); return { done: true } })
+  })
+  built.app.get('/ok', async () => 'still serving')
+  for (const [name, value] of hostile) {
+    current = value
+    const res = await outcome(built, '/audited')
+    t.same({ statusCode: res.statusCode, body: res.body }, { statusCode: 201, body: '{"done":true}' }, `${name}: the reply as sent`)
+    t.match(panicLines(res.lines), [{ panic: { source: 'response', statusCode: 201, route: '/audited' } }], `${name}: one line`)
+    t.same(res.lines.filter((line) => line.msg === 'recovery failed' || line.msg === 'request errored'), [], `${name}: the plugin did not fail, no raw line`)
+    t.notMatch(JSON.stringify(res.lines), PASSWORD, `${name}: nothing leaked`)
+  }
+  t.equal(await built.count({ source: 'response', route: '/audited' }), hostile.length, 'one count each')
+  t.equal(handlerAsked, 0, 'the custom handler chooses replies: there is none to choose after the response')
+  t.equal(appHandlerAsked, 0, 'nor is the application\'s error handler asked')
+  t.equal((await built.app.inject('/ok')).body, 'still serving')
+})
+
 test('an onResponse hook that fails in a scope without the plugin: Fastify\'s line, nothing recorded', async (t) => {
   const lines: Array<Record<string, any>> = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
