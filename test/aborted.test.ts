@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { connect } from 'node:net'
 import { once } from 'node:events'
-import { buildApp, sleep } from './helper'
+import { buildApp, listenOnLoopback, sleep } from './helper'
 
 // The client disconnects, then the handler throws: logged and counted once, nothing written, no crash.
 
@@ -16,8 +16,7 @@ test('a client gone before the panic', async (t) => {
     throw new Error('too late to tell anyone')
   })
   app.get('/ok', async () => 'ok')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
 
   const socket = connect(port, '127.0.0.1')
   let received = ''

@@ -5,7 +5,7 @@ import { context, type ContextManager } from '@opentelemetry/api'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { capturePanics } from '../testing'
 import type { FastifyRecoveryOptions, PanicMessage } from '../types/index'
-import { buildApp, genericBody, rawRequest, recovery, type TestApp } from './helper'
+import { buildApp, genericBody, listenOnLoopback, rawRequest, recovery, type TestApp } from './helper'
 
 // Contract §18: inside the application's own error handling. An application error handler decides
 // the reply for what it answers; a panic it answers with a server error, or fails on, is recorded
@@ -481,8 +481,7 @@ test('an application handler that fails on a panic thrown after the response sta
     reply.raw.write('first half')
     throw new TypeError('second half of undefined')
   })
-  await built.app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = built.app.server.address() as { port: number }
+  const port = await listenOnLoopback(built.app)
   const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.ok(res.closed, 'the connection is destroyed')
   t.match(panicLines(built.lines), [{ err: { type: 'TypeError' }, panic: { source: 'response', statusCode: 200 } }])

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import type { FastifyReply } from 'fastify'
-import { buildApp, genericBody, rawRequest } from './helper'
+import { buildApp, genericBody, listenOnLoopback, rawRequest } from './helper'
 import { writeRaw } from '../lib/send'
 
 // When the error reply itself fails, Fastify hands the new error to its default handler and then
@@ -96,8 +96,7 @@ test('a hook that wrote the headers before failing on the error reply: the conne
   })
   app.get('/boom', async () => { throw new Error('route secret') })
   app.get('/ok', async () => 'ok')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const res = await rawRequest(port, ['GET /boom HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.ok(res.closed, 'the connection is destroyed')
   t.notMatch(res.body, /secret/)
@@ -115,8 +114,7 @@ test('a response that cannot even write its head is destroyed, not thrown', asyn
     }
   })
   app.get('/boom', async () => { throw new Error('route secret') })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const res = await rawRequest(port, ['GET /boom HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.ok(res.closed)
   t.equal(res.body, '')
@@ -171,8 +169,7 @@ test('the raw 500 of a double fault keeps the headers set before, but those of t
     reply.header('x-bad', ['fine', 42 as unknown as string])
     throw new Error('route secret')
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const res = await rawRequest(port, ['GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
   t.equal(res.statusCode, 500)
   t.equal(res.body, genericBody(res.headers['x-request-id']))

@@ -7,7 +7,7 @@ import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
 import replyFrom from '@fastify/reply-from'
 import { Registry } from 'prom-client'
-import { buildApp, counterValue, genericBody, rawRequest, recovery } from './helper'
+import { buildApp, counterValue, genericBody, listenOnLoopback, rawRequest, recovery } from './helper'
 
 // The plugins users combine this one with, for real. Where Fastify's behaviour is the reference,
 // the same app is built without the plugin and the replies are compared byte for byte.
@@ -96,8 +96,7 @@ test('@fastify/multipart: a panic before the upload is read closes the connectio
   sameReply(t, await app.inject({ method: 'POST', url: '/upload', headers: { 'content-type': 'application/json' }, payload: '{}' }),
     await bare.inject({ method: 'POST', url: '/upload', headers: { 'content-type': 'application/json' }, payload: '{}' }), 'not multipart')
 
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const content = 'x'.repeat(200_000)
   const head = `POST /early HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${Buffer.byteLength(body(content))}\r\n\r\n`
   const res = await rawRequest(port, [head, body(content).slice(0, 1000)])
@@ -114,8 +113,7 @@ test('@fastify/cors over a real socket: a panic and a double fault both carry th
   await app.register(cors, { origin: 'https://app.example', exposedHeaders: ['x-request-id'] })
   app.get('/boom', async () => { throw new Error('SECRET') })
   app.get('/double', { onSend: async (_request, reply) => { if (reply.statusCode === 500) throw new Error('SECRET hook') } }, async () => { throw new Error('SECRET route') })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   for (const path of ['/boom', '/double']) {
     const res = await rawRequest(port, [`GET ${path} HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n`])
     t.equal(res.statusCode, 500, path)

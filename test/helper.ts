@@ -136,6 +136,12 @@ export async function rawRequest (port: number, chunks: Array<string | number>, 
   return { statusCode: Number(statusLine.split(' ')[1]), headers, body: split === -1 ? '' : data.slice(split + 4), head: data.slice(0, split === -1 ? data.length : split), closed }
 }
 
+/** Starts `app` on a free port of the loopback interface; its port. */
+export async function listenOnLoopback (app: FastifyInstance): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return (app.server.address() as { port: number }).port
+}
+
 /** A port nothing listens on now (for programs that need to be told their port). */
 export async function freePort (): Promise<number> {
   const server = createServer()

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
-import { counterValue, recovery } from './helper'
+import { counterValue, listenOnLoopback, recovery } from './helper'
 
 // A real server under load: mixed successes, panics (from handlers, hooks, bodies, non-Errors)
 // and client errors at concurrency 50. Every request is answered, no socket errors, and the
@@ -27,8 +27,7 @@ test('thousands of mixed requests at concurrency 50', async (t) => {
   app.get('/panic/hook', { preHandler: async () => { sent++; throw new Error('hook') } }, async () => 'unreachable')
   app.post('/panic/body', async (request) => { sent++; throw new Error(`body ${JSON.stringify(request.body)}`) })
   app.post('/echo', async (request) => request.body)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
 
   const body = JSON.stringify({ item: 1 })
   const json = { 'content-type': 'application/json' }

@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
-import { counterValue, recovery } from './helper'
+import { counterValue, listenOnLoopback, recovery } from './helper'
 
 // Tens of thousands of panics, every message different: the heap stays flat. The stack
 // de-duplication state and the counter's series are bounded whatever the messages.
@@ -43,8 +43,7 @@ test('20,000 panics with distinct messages leave the heap flat', async (t) => {
     throw new Kind('same message')
   })
 
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const agent = new Agent({ keepAlive: true, maxSockets: 4 })
   t.teardown(() => agent.destroy())
   const request = (path: string): Promise<void> => new Promise((resolve, reject) => {
@@ -77,8 +76,7 @@ test('30,000 panics of distinct not-found URLs, every method, with the process n
   await app.register(recovery, { metrics: { registry }, process: { unhandledRejection: 'log', uncaughtException: 'log' } })
   t.teardown(() => app.close())
   app.setNotFoundHandler(async (request) => { throw new Error(`no route for ${request.method} ${request.url}`) })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const agent = new Agent({ keepAlive: true, maxSockets: 4 })
   t.teardown(() => agent.destroy())
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'SEARCH', 'PROPFIND', 'LOCK']

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { request as httpRequest } from 'node:http'
-import { buildApp } from './helper'
+import { buildApp, listenOnLoopback } from './helper'
 
 // Contract §6: the line never holds request headers, body or query string — also when the thrown
 // value carries them — and credential-like keys are redacted at any depth.
@@ -25,8 +25,7 @@ test('a thrown value carrying the Fastify request, its raw request and reply, ov
       response: { status: 401, headers: { 'set-cookie': ['sid=SETCOOKIESECRET'] }, data: { error: 'denied' } }
     })
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const body = JSON.stringify({ user: 'ada', password: 'BODYSECRET' })
   const status = await new Promise<number>((resolve, reject) => {
     const request = httpRequest({

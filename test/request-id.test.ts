@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { buildApp, rawRequest } from './helper'
+import { buildApp, listenOnLoopback, rawRequest } from './helper'
 
 // The request id goes into a response header and the body. Ids can come from the client (Fastify's
 // requestIdHeader) or from genReqId: one that is not a valid header value must not inject headers.
@@ -34,8 +34,7 @@ test('over a real socket: a CR/LF request id injects no header and no second res
   const { app, panics } = await buildApp({}, { genReqId: () => 'id\r\nset-cookie: session=stolen\r\n\r\nHTTP/1.1 200 OK' })
   t.teardown(() => app.close())
   app.get('/boom', async () => { throw new Error('x') })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const res = await rawRequest(port, ['GET /boom HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.equal(res.statusCode, 500)
   t.notOk('set-cookie' in res.headers)

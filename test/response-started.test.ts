@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { buildApp, rawRequest } from './helper'
+import { buildApp, listenOnLoopback, rawRequest } from './helper'
 
 // Contract §3: once the headers went out, nothing more is written: the connection is destroyed
 // so the client sees a broken response, never a clean-looking truncated one.
@@ -14,8 +14,7 @@ test('a handler that wrote its head and part of the body, then threw', async (t)
     throw new Error('second half failed')
   })
   app.get('/ok', async () => 'ok')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
 
   const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.equal(res.statusCode, 200)
@@ -40,8 +39,7 @@ test('when recording it fails (a request the plugin cannot read), the last resor
     Object.defineProperty(request, 'routeOptions', { get () { throw new Error('routeOptions getter') } })
     throw new Error('second half failed')
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const port = await listenOnLoopback(app)
   const res = await rawRequest(port, ['GET /partial HTTP/1.1\r\nHost: x\r\n\r\n'])
   t.ok(res.closed, 'the connection is destroyed')
   t.notMatch(res.body, /0\r\n\r\n$/)
