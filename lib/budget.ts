@@ -5,12 +5,14 @@ import { performance } from 'node:perf_hooks'
 // leaf of a copy, nested errors, causes and aggregated errors included.
 
 // V8 lists every key of an object before the first can be read (about 0.5 µs per key here): once
-// this much time is spent, no further object is listed
+// this much time is spent listing, no further object is listed. Only the listing is timed: the rest
+// of a copy is bounded by its bytes, and a copy that merely waited (a busy machine, a first panic
+// compiling the redaction's patterns) lists an error's own few keys all the same.
 const LISTING_MS = 20
 const CLOSING_BYTES = 160
 
 /**
- * The sets and the deadline are made when the first object is met: most thrown errors have none.
+ * The sets are made when the first object is met: most thrown errors have none.
  */
 export interface Budget {
   bytes: number
@@ -21,7 +23,8 @@ export interface Budget {
   /** Every other object visited so far, and those still being copied (a cycle leads back to one of these). */
   seen?: Set<object>
   open?: Set<object>
-  deadline?: number
+  /** The milliseconds spent listing keys so far. */
+  listingMs?: number
   /** Errors met are copied as the line's errors (lib/copier.ts), with their stacks or not; else as `{ type, message }`. */
   errors?: { withStack: boolean }
 }
@@ -42,10 +45,17 @@ export function see (budget: Budget, object: object): void {
   (budget.seen ??= new Set()).add(object)
 }
 
-/** Whether another object's keys may still be listed: the deadline starts with the first listing. */
+/** Whether another object's keys may still be listed: the time spent listing is within its bound. */
 export function mayList (budget: Budget): boolean {
-  const now = performance.now()
-  return now <= (budget.deadline ??= now + LISTING_MS)
+  return (budget.listingMs ?? 0) <= LISTING_MS
+}
+
+/** The own enumerable keys of `object` (never a Proxy), the time V8 took to list them spent. */
+export function listKeys (budget: Budget, object: object): string[] {
+  const started = performance.now()
+  const keys = Object.keys(object)
+  budget.listingMs = (budget.listingMs ?? 0) + (performance.now() - started)
+  return keys
 }
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes, marker included, never splitting a surrogate pair. */

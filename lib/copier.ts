@@ -1,5 +1,5 @@
 import { types } from 'node:util'
-import { budgetOf, fit, hasSeen, JsonSizes, mayList, see, spend, truncate, type Budget } from './budget'
+import { budgetOf, fit, hasSeen, JsonSizes, listKeys, mayList, see, spend, truncate, type Budget } from './budget'
 import { FST_RECOVERY_NON_ERROR } from './errors'
 import { markHandled } from './foreign-promise'
 import { LoggedErrors } from './logged-error'
@@ -191,14 +191,14 @@ export class Copier {
   /** The own enumerable properties of `object` into `out`, but those in `skip`. */
   #copyProperties<T extends object> (object: object, budget: Budget, depth: number, out: T, skip?: ReadonlySet<string>): T {
     const into = out as Record<string, unknown>
-    // listing keys is the one cost a copy cannot bound (V8 lists them all first): past the deadline,
-    // no more, causes and aggregated errors included (#copyObject asks first for any other object)
+    // listing keys is the one cost a copy cannot bound (V8 lists them all first): past the time for
+    // it, no more, causes and aggregated errors included (#copyObject asks first for any other object)
     if (!mayList(budget)) {
       into['…'] = fit('keys not listed: the time for this line is spent', STRING_BYTES, budget)
       return out
     }
     // never a Proxy here: #copyObject and #lineError look for one first
-    const keys = Object.keys(object)
+    const keys = listKeys(budget, object)
     budget.bytes -= 2
     let copied = 0
     for (const key of keys) {

@@ -41,7 +41,7 @@ test('child-logger bindings the application adds are counted too', async (t) => 
   t.equal(line.tenant && (line.tenant as { name: string }).name.length, 20 * 1024)
 })
 
-test('causes and AggregateError members share the listing deadline of nested objects', async (t) => {
+test('causes and AggregateError members share the listing time of nested objects', async (t) => {
   const wide = (label: string): Error => {
     const error = new Error(label)
     for (let i = 0; i < 100_000; i++) (error as unknown as Record<string, number>)[`k${i}`] = i
@@ -56,7 +56,7 @@ test('causes and AggregateError members share the listing deadline of nested obj
   for (const member of aggregate.errors) wideOnes.add(member)
   const listOnce = (() => { const started = performance.now(); Object.keys(chain); return performance.now() - started })()
 
-  // how many of the wide objects the copy lists: without the deadline, every one of them
+  // how many of the wide objects the copy lists: without the bound on listing time, every one of them
   const keys = Object.keys
   let listings = 0
   Object.keys = (object: object) => { if (wideOnes.has(object)) listings++; return keys(object) }
@@ -72,13 +72,13 @@ test('causes and AggregateError members share the listing deadline of nested obj
     await app.inject(url)
     const elapsed = performance.now() - started
     t.comment(`${url}: ${elapsed.toFixed(1)} ms for the request, ${listings} of 9 wide objects listed; V8 lists one in ${listOnce.toFixed(1)} ms`)
-    t.ok(listings < 9, `${url}: listing stopped at the deadline (${listings} listed)`)
+    t.ok(listings < 9, `${url}: listing stopped when its time was spent (${listings} listed)`)
   }
   Object.keys = keys
   const [causes, members] = panics()
   t.match(causes.err?.message, /^top: cause 1: cause 2: cause 3/, 'the chain is followed, whatever was not listed')
   t.ok(sizeOf(causes) <= LINE)
-  t.match(JSON.stringify(members.err?.aggregateErrors), 'keys not listed', 'an aggregated error past the deadline says so')
+  t.match(JSON.stringify(members.err?.aggregateErrors), 'keys not listed', 'an aggregated error past the listing time says so')
   t.ok(sizeOf(members) <= LINE)
 })
 
