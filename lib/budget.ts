@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { LastTexts } from './last-texts'
 
 // What one copy of a thrown value may still spend (contract §6): the JSON bytes it writes, the
 // objects it has visited, and the time it may spend listing keys. One budget counts every key and
@@ -92,17 +93,15 @@ const MEASURED = 4
 
 /** The JSON bytes of texts, remembering the last few long ones. One per copier. */
 export class JsonSizes {
-  readonly #texts: string[] = []
-  readonly #bytes: number[] = []
-  #next = 0
+  readonly #last = new LastTexts<number>(MEASURED)
 
   of (text: string): number {
     if (text.length < MEASURED_FROM) return jsonBytes(text)
-    for (let i = 0; i < this.#texts.length; i++) if (this.#texts[i] === text) return this.#bytes[i]
-    const bytes = jsonBytes(text)
-    this.#texts[this.#next] = text
-    this.#bytes[this.#next] = bytes
-    this.#next = (this.#next + 1) % MEASURED
+    let bytes = this.#last.get(text)
+    if (bytes === undefined) {
+      bytes = jsonBytes(text)
+      this.#last.set(text, bytes)
+    }
     return bytes
   }
 }

@@ -1,4 +1,5 @@
 import { Generations } from './generations'
+import { LastTexts } from './last-texts'
 
 // What counts as a secret in a log line (contract §6), and where it is in a text: the one place
 // that answers both. A key named like a credential has its value written as `[redacted]` at any
@@ -54,10 +55,8 @@ export class Secrets {
   readonly #nameHint: RegExp
   readonly #recent = new Generations<string>(RECENT)
   // the texts redacted last and what they became: a storm's message and stack are the same texts
-  // each time, told by their length and one comparison before the map would hash them again
-  readonly #lastTexts: string[] = ['', '', '', '']
-  readonly #lastRedacted: string[] = ['', '', '', '']
-  #next = 0
+  // each time, found before the map would hash them again
+  readonly #last = new LastTexts<string>(4)
 
   constructor (extra: readonly string[] = []) {
     this.#keys = new Set([...SECRET_KEYS, ...extra].map(keyName))
@@ -91,14 +90,12 @@ export class Secrets {
     // a text looked at whole is redacted the same under every limit
     const whole = text.length <= limit + OVERLAP
     if (whole && text.length <= RECENT_TEXT) {
-      const last = this.#lastTexts
-      for (let i = 0; i < last.length; i++) if (text.length === last[i].length && text === last[i]) return this.#lastRedacted[i]
+      const last = this.#last.get(text)
+      if (last !== undefined) return last
       const redacted = this.#recent.get(text) ?? this.#redact(text, text)
       // kept as the most recent
       this.#recent.renew(text, redacted)
-      last[this.#next] = text
-      this.#lastRedacted[this.#next] = redacted
-      this.#next = (this.#next + 1) % last.length
+      this.#last.set(text, redacted)
       return redacted
     }
     return this.#redact(text, whole ? text : text.slice(0, limit + OVERLAP))
